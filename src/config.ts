@@ -1,0 +1,170 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+// The one place that reads process.env. Every key is listed, with a comment, in .env.example.
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no", ""])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const int = (dflt: number, min = 0) => z.coerce.number().int().min(min).default(dflt);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(3000),
+  HOST: z.string().default("0.0.0.0"),
+  DATA_DIR: z.string().default("./data"),
+  DATABASE_URL: z.string().url().optional(),
+  REDIS_URL: z.string().url().optional(),
+  JWT_SECRET: z.string().min(16, "JWT_SECRET must be at least 16 characters").optional(),
+  SECRETS_KEY: z.string().min(16, "SECRETS_KEY must be at least 16 characters").optional(),
+  ALLOW_PRIVATE_EGRESS: bool.default("false"),
+  WEBHOOK_RETRY_BASE_MS: int(1000, 1),
+  LLM_BASE_URL: z.string().url().optional(),
+  LLM_API_KEY: z.string().optional(),
+  LLM_MODEL: z.string().optional(),
+  SMTP_URL: z.string().optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  // Sandbox processes and the platform maxima a manifest's `resources` may only lower.
+  SANDBOX_PROCESSES: int(2, 1),
+  SANDBOX_IDLE_MS: int(5 * 60_000, 1000),
+  SANDBOX_MAX_ISOLATES: int(500, 1),
+  SANDBOX_GRACE_MS: int(1000, 100),
+  PLUGIN_TIMEOUT_MS: int(5000, 10),
+  PLUGIN_JOB_TIMEOUT_MS: int(30_000, 10),
+  PLUGIN_MEMORY_MB: int(128, 8),
+  PLUGIN_MAX_DISK_MB: int(100, 1),
+  PLUGIN_RATE_LIMIT_CALLS: int(6000, 1),
+  PLUGIN_RATE_LIMIT_PERIOD_S: int(60, 1),
+
+  // Upload limits (zip bombs, zip slip and friends are refused before anything is inflated).
+  UPLOAD_MAX_BYTES: int(5 * 1024 * 1024, 1024),
+  UPLOAD_MAX_UNPACKED_BYTES: int(20 * 1024 * 1024, 1024),
+  UPLOAD_MAX_ENTRIES: int(500, 1),
+  UPLOAD_MAX_RATIO: int(100, 2),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  jwtSecret: string;
+  secretsKey: Buffer;
+  allowPrivateEgress: boolean;
+  webhookRetryBaseMs: number;
+  llm: { baseUrl?: string; apiKey?: string; model?: string };
+  smtpUrl?: string;
+  logLevel: Env["LOG_LEVEL"];
+  sandbox: {
+    processes: number;
+    idleMs: number;
+    maxIsolates: number;
+    graceMs: number;
+  };
+  limits: PlatformLimits;
+  upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number };
+}
+
+/** The ceilings a plugin's manifest `resources` may lower but never raise; also the defaults. */
+export interface PlatformLimits {
+  timeoutMs: number;
+  jobTimeoutMs: number;
+  memoryMb: number;
+  maxDiskMb: number;
+  rateLimit: { calls: number; periodSeconds: number };
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment once. Throws ConfigError listing every bad key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid environment:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const production = e.NODE_ENV === "production";
+  if (production && (!e.JWT_SECRET || !e.SECRETS_KEY)) {
+    throw new ConfigError("JWT_SECRET and SECRETS_KEY must be set in production (generated dev keys are refused)");
+  }
+  const jwtSecret = e.JWT_SECRET ?? devSecret(dataDir, "jwt-secret");
+  const secretsKey = keyFrom(e.SECRETS_KEY ?? devSecret(dataDir, "secrets-key"));
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    jwtSecret,
+    secretsKey,
+    allowPrivateEgress: e.ALLOW_PRIVATE_EGRESS,
+    webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    llm: { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL },
+    smtpUrl: e.SMTP_URL,
+    logLevel: e.LOG_LEVEL,
+    sandbox: {
+      processes: e.SANDBOX_PROCESSES,
+      idleMs: e.SANDBOX_IDLE_MS,
+      maxIsolates: e.SANDBOX_MAX_ISOLATES,
+      graceMs: e.SANDBOX_GRACE_MS,
+    },
+    limits: {
+      timeoutMs: e.PLUGIN_TIMEOUT_MS,
+      jobTimeoutMs: e.PLUGIN_JOB_TIMEOUT_MS,
+      memoryMb: e.PLUGIN_MEMORY_MB,
+      maxDiskMb: e.PLUGIN_MAX_DISK_MB,
+      rateLimit: { calls: e.PLUGIN_RATE_LIMIT_CALLS, periodSeconds: e.PLUGIN_RATE_LIMIT_PERIOD_S },
+    },
+    upload: {
+      maxBytes: e.UPLOAD_MAX_BYTES,
+      maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES,
+      maxEntries: e.UPLOAD_MAX_ENTRIES,
+      maxRatio: e.UPLOAD_MAX_RATIO,
+    },
+  };
+}
+
+// `FOO=` in a .env file means "unset", not "empty string".
+function stripEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") out[k] = v;
+  return out;
+}
+
+// A dev key is generated once and kept in DATA_DIR so the server and the CLI agree on it
+// across restarts without anyone configuring anything.
+function devSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, "keys", name);
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const value = randomBytes(32).toString("hex");
+  try {
+    writeFileSync(file, value, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    // Another process (the CLI, a second server) created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return readFileSync(file, "utf8").trim();
+  }
+  return value;
+}
+
+// SECRETS_KEY may be 64 hex chars or base64 of 32 bytes; any other string is stretched with
+// SHA-256 so a passphrase still yields a 256-bit AES key.
+function keyFrom(value: string): Buffer {
+  if (/^[0-9a-f]{64}$/i.test(value)) return Buffer.from(value, "hex");
+  const b64 = Buffer.from(value, "base64");
+  if (b64.length === 32 && b64.toString("base64") === value) return b64;
+  return createHash("sha256").update(value).digest();
+}
