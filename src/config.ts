@@ -19,7 +19,7 @@ const EnvSchema = z.object({
   REDIS_URL: z.string().url().optional(),
   JWT_SECRET: z.string().min(16, "JWT_SECRET must be at least 16 characters").optional(),
   SECRETS_KEY: z.string().min(16, "SECRETS_KEY must be at least 16 characters").optional(),
-  ALLOW_PRIVATE_EGRESS: bool.default("false"),
+  ALLOW_PRIVATE_EGRESS: bool.default(false),
   WEBHOOK_RETRY_BASE_MS: int(1000, 1),
   LLM_BASE_URL: z.string().url().optional(),
   LLM_API_KEY: z.string().optional(),

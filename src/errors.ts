@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   internal: { status: 500, message: "Internal error" },
   plugin_error: { status: 500, message: "The plugin failed to handle the request" },
   plugin_bad_response: { status: 500, message: "The plugin returned a value that cannot be sent" },
+  plugin_out_of_memory: { status: 500, message: "The plugin exceeded its memory limit" },
   // 503
   sandbox_unavailable: { status: 503, message: "The plugin sandbox was restarted; retry" },
   // 504

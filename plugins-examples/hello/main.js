@@ -1,0 +1,16 @@
+import { route, HttpError } from "@sbh/sdk";
+
+route("/ping", { methods: ["GET"] }, async (ctx) => ({
+  status: "ok",
+  plugin: ctx.plugin.slug,
+  version: ctx.plugin.version,
+  tenant: ctx.tenantId,
+}));
+
+// GET /ext/hello/greet/Ada → {"message": "Hello, Ada!", "signed_by": <the SIGNATURE secret>}
+route("/greet/:name", async (ctx, req) => {
+  if (req.params.name.length > 100) throw new HttpError(400, "That name is too long");
+  const signature = await ctx.secrets.get("SIGNATURE");
+  ctx.log.info("greeted", { name: req.params.name });
+  return { message: `${ctx.config.get("greeting")}, ${req.params.name}!`, signed_by: signature ?? null };
+});

@@ -1,0 +1,119 @@
+import express, { Router, type Request, type Response } from "express";
+import { authenticate } from "../auth/authenticate.ts";
+import { AppError, ERROR_CODES, type ErrorCode } from "../errors.ts";
+import { PluginFailure } from "../plugins/invoker.ts";
+import type { Services } from "../services.ts";
+
+// Headers a plugin may not set: they would break framing, or let a plugin route plant
+// cookies on the platform's own origin.
+const FORBIDDEN_HEADERS = new Set(["set-cookie", "content-length", "transfer-encoding", "connection", "content-encoding", "host", "keep-alive", "upgrade", "trailer"]);
+// Request headers the plugin never sees: credentials of the caller.
+const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
+
+/** `ANY /ext/<slug>/<path>` (tenant from X-Tenant-Slug or the token) and `/t/<tenant>/ext/<slug>/<path>`. */
+export function extRouter(s: Services): Router {
+  const router = Router();
+  const auth = authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }, { optional: true });
+  const body = [
+    express.json({ limit: "1mb", type: ["application/json", "application/*+json"] }),
+    express.text({ limit: "1mb", type: () => true }),
+  ];
+  const handler = (req: Request, res: Response) => serve(s, req, res);
+  router.all(["/ext/:slug", "/ext/:slug/{*rest}"], auth, body, handler);
+  router.all(["/t/:tenant/ext/:slug", "/t/:tenant/ext/:slug/{*rest}"], auth, body, handler);
+  return router;
+}
+
+async function serve(s: Services, req: Request, res: Response): Promise<void> {
+  const caller = req.auth!;
+  const tenant = caller.tenant;
+  if (!tenant) {
+    if (caller.role === "anonymous" && caller.tokenError) throw caller.tokenError;
+    throw new AppError("missing_token", "Send a Bearer token, or name the tenant (X-Tenant-Slug or /t/<tenant>/ext/…) for public routes");
+  }
+  const slug = String(req.params.slug);
+  const install = await s.installs.find(tenant, slug);
+  if (!install || install.status !== "enabled" || install.slug !== slug) {
+    throw new AppError("plugin_not_found", `No enabled plugin "${slug}" for tenant ${tenant.slug}`);
+  }
+  const rest = req.params.rest as string[] | string | undefined;
+  const path = "/" + (Array.isArray(rest) ? rest.join("/") : (rest ?? ""));
+  const found = install.routes.match(req.method, path);
+  if (!found) throw new AppError("route_not_found", `Plugin "${slug}" has no route ${path}`);
+  if ("methodNotAllowed" in found) {
+    throw new AppError("method_not_allowed", `${path} accepts ${found.methodNotAllowed.join(", ")}`, null, {
+      headers: { Allow: found.methodNotAllowed.join(", ") },
+    });
+  }
+  const { route, params, index } = found.match;
+  if (route.auth !== "public") {
+    if (caller.role === "anonymous") throw caller.tokenError ?? new AppError("missing_token");
+    if (route.auth === "admin" && caller.role !== "admin" && caller.role !== "platform_admin") throw new AppError("forbidden");
+  }
+  const limit = install.version.manifest.resources.rate_limit;
+  const wait = s.rateLimiter.take(install.id, limit.calls, limit.period_seconds);
+  if (wait > 0) {
+    throw new AppError("rate_limited", `Plugin "${slug}" allows ${limit.calls} calls per ${limit.period_seconds} s`, null, {
+      headers: { "Retry-After": String(wait) },
+    });
+  }
+  const request = {
+    method: req.method,
+    path,
+    params,
+    query: req.query,
+    headers: visibleHeaders(req),
+    body: requestBody(req),
+  };
+  try {
+    const result = await s.invoker.invoke(install, {
+      kind: "route",
+      name: String(index),
+      label: `${req.method} ${route.path}`,
+      args: [request],
+      userId: caller.role === "anonymous" ? null : caller.userId,
+      request,
+    });
+    const status = result.response?.status ?? 200;
+    res.status(Number.isInteger(status) && status >= 200 && status <= 599 ? status : 200);
+    for (const [name, value] of Object.entries(result.response?.headers ?? {})) {
+      if (/^[A-Za-z0-9-]{1,64}$/.test(name) && !FORBIDDEN_HEADERS.has(name.toLowerCase()) && ["string", "number"].includes(typeof value)) {
+        res.setHeader(name, String(value).replace(/[\r\n]/g, " "));
+      }
+    }
+    res.json(result.value);
+  } catch (err) {
+    if (err instanceof PluginFailure && err.record.name === "HttpError") {
+      const status = err.record.status ?? 500;
+      if (Number.isInteger(status) && status >= 400 && status <= 599) {
+        res.status(status).json({ error: { code: codeForStatus(status), message: err.record.message, details: err.record.details ?? null } });
+        return;
+      }
+    }
+    throw err;
+  }
+}
+
+function visibleHeaders(req: Request): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (!HIDDEN_REQUEST_HEADERS.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+function requestBody(req: Request): unknown {
+  if (req.body === undefined || (typeof req.body === "string" && req.body === "")) return null;
+  return req.body;
+}
+
+// A plugin's HttpError(404, "…") answers like the platform's own errors do.
+function codeForStatus(status: number): string {
+  const named: Record<number, string> = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 410: "gone", 422: "unprocessable", 429: "rate_limited", 503: "unavailable",
+  };
+  return named[status] ?? (status < 500 ? "client_error" : "plugin_error");
+}
+
+export const _forTests = { codeForStatus, ERROR_CODES: ERROR_CODES as Record<ErrorCode, unknown> };

@@ -1,0 +1,76 @@
+import express, { Router, type Request } from "express";
+import multer from "multer";
+import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
+import { AppError } from "../errors.ts";
+import { pluginView } from "../plugins/plugin-view.ts";
+import { uploadPlugin } from "../plugins/upload-service.ts";
+import type { Services } from "../services.ts";
+import { pluginLogsHandler } from "./plugin-logs.ts";
+import { secretsRouter } from "./secrets-router.ts";
+
+/** Tenant admins' plugin API under /api/plugins. Members get 403. */
+export function pluginsRouter(s: Services): Router {
+  const router = Router();
+  router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireRole("admin"), requireTenant);
+
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: s.config.upload.maxBytes, files: 1, fields: 10, fieldSize: 64 * 1024 },
+  });
+  router.post("/upload", (req, res, next) => upload.single("file")(req, res, (err?: unknown) => next(multerError(err))), async (req, res) => {
+    if (!req.file) throw new AppError("missing_file");
+    const result = await uploadPlugin(
+      { prisma: s.db.prisma, sandbox: s.sandbox, installs: s.installs, upload: s.config.upload, limits: s.config.limits },
+      tenantOf(req),
+      req.file.buffer,
+    );
+    s.logger.info({ tenant: tenantOf(req).slug, plugin: result.install.slug, version: result.install.version.version, created: result.created }, "plugin uploaded");
+    if (result.created) res.status(201).json({ plugin: pluginView(result.install) });
+    else res.status(200).json({ plugin: pluginView(result.install), previous_version: result.previousVersion });
+  });
+
+  router.get("/", async (req, res) => {
+    const installs = await s.installs.list(tenantOf(req));
+    res.json({ plugins: installs.map(pluginView) });
+  });
+  router.get("/:id", async (req, res) => {
+    res.json({ plugin: pluginView(await s.installService.get(tenantOf(req), String(req.params.id))) });
+  });
+  router.post("/:id/enable", async (req, res) => {
+    res.json({ plugin: pluginView(await s.installService.setStatus(tenantOf(req), String(req.params.id), "enabled")) });
+  });
+  router.post("/:id/disable", async (req, res) => {
+    res.json({ plugin: pluginView(await s.installService.setStatus(tenantOf(req), String(req.params.id), "disabled")) });
+  });
+  router.post("/:id/rollback", async (req, res) => {
+    const { install, from } = await s.installService.rollback(tenantOf(req), String(req.params.id));
+    res.json({ plugin: pluginView(install), rolled_back_from: from });
+  });
+  router.delete("/:id", async (req, res) => {
+    await s.installService.uninstall(tenantOf(req), String(req.params.id));
+    res.status(204).end();
+  });
+  router.get("/:id/config", async (req, res) => {
+    const install = await s.installService.get(tenantOf(req), String(req.params.id));
+    res.json({ config: install.config, configuration: install.version.manifest.configuration });
+  });
+  router.put("/:id/config", express.json({ limit: "256kb" }), async (req, res) => {
+    const install = await s.installService.setConfig(tenantOf(req), String(req.params.id), req.body);
+    res.json({ config: install.config });
+  });
+  router.get("/:id/logs", pluginLogsHandler(s));
+  router.use("/:id/secrets", secretsRouter(s));
+  return router;
+}
+
+export function tenantOf(req: Request): { id: string; slug: string; name: string } {
+  return req.auth!.tenant!;
+}
+
+// multer's own errors carry codes like LIMIT_FILE_SIZE; turn them into the registry's.
+function multerError(err: unknown): unknown {
+  if (!(err instanceof multer.MulterError)) return err;
+  if (err.code === "LIMIT_FILE_SIZE") return new AppError("payload_too_large", "The plugin ZIP is larger than the upload limit");
+  if (err.code === "LIMIT_UNEXPECTED_FILE") return new AppError("missing_file", `Send exactly one file, in the multipart field \`file\` (got "${err.field}")`);
+  return new AppError("invalid_request", err.message);
+}

@@ -1,0 +1,33 @@
+/**
+ * Errors a ctx call raises inside the plugin. Their `name` and `message` cross the isolate
+ * boundary (the class does not), so plugin code can test `err.name === "PermissionDenied"`.
+ */
+export class CapabilityError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    name = "CapabilityError",
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+export class PermissionDenied extends CapabilityError {
+  constructor(method: string, permission: string) {
+    super(`ctx.${method} needs the "${permission}" permission; add it to "permissions" in plugin.json`, "permission_denied", "PermissionDenied");
+  }
+}
+
+/** A ctx member the platform does not provide yet (see docs/plugin-guide.md, "ctx"). */
+export class NotAvailable extends CapabilityError {
+  constructor(method: string) {
+    super(`ctx.${method} is not available yet on this platform version`, "not_available", "NotAvailable");
+  }
+}
+
+export class InvalidArgument extends CapabilityError {
+  constructor(method: string, message: string) {
+    super(`ctx.${method}: ${message}`, "invalid_argument", "TypeError");
+  }
+}

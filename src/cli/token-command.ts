@@ -1,0 +1,82 @@
+import { parseArgs } from "node:util";
+import { ROLES, signToken, type Claims, type Role } from "../auth/tokens.ts";
+import type { CliIo } from "./main.ts";
+
+export const TOKEN_USAGE = [
+  "usage: npm run cli -- token --tenant <slug> --role admin|member [--sub <user id>] [--expires-in 30d]",
+  "       npm run cli -- token --role platform_admin [--sub <user id>] [--expires-in 30d]",
+].join("\n");
+
+const DEFAULT_SUB: Record<Role, string> = { admin: "cli-admin", member: "cli-member", platform_admin: "platform" };
+
+/**
+ * `token`: prints a bare signed token and a newline on stdout (so `$(npm run -s cli -- token …)`
+ * works); everything else goes to stderr. Exit 2 for bad arguments, 1 for bad configuration.
+ */
+export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
+  let values: { tenant?: string; role?: string; sub?: string; "expires-in"?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        tenant: { type: "string" },
+        role: { type: "string" },
+        sub: { type: "string" },
+        "expires-in": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    return usageError(io, (err as Error).message);
+  }
+  if (values.help) {
+    io.stdout.write(`${TOKEN_USAGE}\n`);
+    return 0;
+  }
+
+  const role = values.role;
+  if (!isRole(role)) return usageError(io, `--role must be one of ${ROLES.join(", ")}`);
+  const tenant = values.tenant?.trim() || undefined;
+  if (role !== "platform_admin" && tenant === undefined) {
+    return usageError(io, `--tenant <slug> is required for role ${role}`);
+  }
+  if (role === "platform_admin" && tenant !== undefined) {
+    return usageError(io, "a platform_admin token is not tied to a tenant; name one per request with X-Tenant-Slug");
+  }
+  const sub = values.sub ?? DEFAULT_SUB[role];
+  const claims: Claims = tenant === undefined ? { sub, role } : { sub, tenant, role };
+
+  let secret: string;
+  try {
+    secret = io.loadConfig().jwtSecret;
+  } catch (err) {
+    io.stderr.write(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  let token: string;
+  try {
+    token = signToken(claims, secret, { expiresIn: expiresIn(values["expires-in"]) });
+  } catch (err) {
+    return usageError(io, (err as Error).message);
+  }
+  io.stdout.write(`${token}\n`);
+  return 0;
+}
+
+// A bare number on the command line means seconds, as the flag's help implies.
+function expiresIn(value: string | undefined): string | number | undefined {
+  if (value === undefined) return undefined;
+  return /^\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+}
+
+function isRole(value: unknown): value is Role {
+  return (ROLES as readonly unknown[]).includes(value);
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`error: ${message}\n${TOKEN_USAGE}\n`);
+  return 2;
+}

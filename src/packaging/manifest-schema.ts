@@ -1,0 +1,232 @@
+import cron from "node-cron";
+import semver from "semver";
+import { z } from "zod";
+import type { PlatformLimits } from "../config.ts";
+import { CONFIG_KEY, configFieldSchema, type ConfigField } from "./config-field.ts";
+import { hostPatternProblem, isHttpUrl, isTimeZone } from "./field-checks.ts";
+import { isPackageFilePath } from "./package-path.ts";
+import type { Problem } from "./problem.ts";
+import { issuesToProblems } from "./zod-problems.ts";
+
+/** The version plugins' `platform_version` ranges are checked against. */
+export const PLATFORM_VERSION = "1.0.0";
+
+export const PERMISSIONS = [
+  "db.read",
+  "db.write",
+  "files.read",
+  "files.write",
+  "outbound_http",
+  "send_email",
+  "emit_webhook",
+  "llm.use",
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const SLUG = /^[a-z0-9][a-z0-9_-]{1,62}$/;
+export const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/;
+export const SECRET_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
+const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+export interface JobSpec {
+  name: string;
+  schedule: string;
+  timezone?: string;
+}
+
+/** Resolved limits for one plugin: what the manifest asked for, else the platform maxima. */
+export interface Resources {
+  timeout_ms: number;
+  job_timeout_ms: number;
+  memory_mb: number;
+  max_disk_mb: number;
+  rate_limit: { calls: number; period_seconds: number };
+}
+
+export interface Manifest {
+  slug: string;
+  name: string;
+  version: string;
+  description?: string;
+  author?: string;
+  repo_url?: string;
+  entry: string;
+  permissions: Permission[];
+  routes: boolean;
+  events: string[];
+  jobs: JobSpec[];
+  http_allowlist: string[];
+  resources: Resources;
+  runtime: {
+    health_check: { enabled: boolean; interval_seconds: number; timeout_seconds: number };
+    retry: { max_attempts: number; backoff_seconds: number };
+  };
+  configuration: Record<string, ConfigField>;
+  secrets: string[];
+  platform_version?: string;
+  dependencies: Record<string, string>;
+}
+
+/** Validates a parsed plugin.json; every problem is reported, not just the first. */
+export function parseManifest(json: unknown, limits: PlatformLimits): { manifest?: Manifest; problems: Problem[] } {
+  const schema = manifestSchema(limits);
+  const parsed = schema.safeParse(json, { reportInput: true });
+  if (!parsed.success) {
+    const problems = issuesToProblems(parsed.error.issues, { schema });
+    return { problems: problems.map((p) => ({ path: p.path || "plugin.json", message: p.message })) };
+  }
+  const { $schema: _editorHint, resources, ...rest } = parsed.data;
+  const manifest: Manifest = {
+    ...rest,
+    resources: {
+      timeout_ms: resources.timeout_ms ?? limits.timeoutMs,
+      job_timeout_ms: resources.job_timeout_ms ?? limits.jobTimeoutMs,
+      memory_mb: resources.memory_mb ?? limits.memoryMb,
+      max_disk_mb: resources.max_disk_mb ?? limits.maxDiskMb,
+      rate_limit: {
+        calls: resources.rate_limit?.calls ?? limits.rateLimit.calls,
+        period_seconds: resources.rate_limit?.period_seconds ?? limits.rateLimit.periodSeconds,
+      },
+    },
+  };
+  return { manifest, problems: [] };
+}
+
+function manifestSchema(limits: PlatformLimits) {
+  const ceiling = (max: number, unit: string, min = 1) =>
+    z
+      .number()
+      .int()
+      .min(min, `must be at least ${min}${unit}`)
+      .max(max, `must be at most ${max}${unit} (the platform maximum)`)
+      .optional();
+  const { calls: maxCalls, periodSeconds: maxPeriod } = limits.rateLimit;
+
+  return z
+    .strictObject({
+      $schema: z.string().optional(),
+      slug: z.string().regex(SLUG, "must be 2-63 characters of a-z, 0-9, _ and -, starting with a letter or digit"),
+      name: z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters"),
+      version: z
+        .string()
+        .refine((v) => semver.valid(v) !== null, "must be a semantic version like 1.2.3")
+        .transform((v) => semver.valid(v) as string),
+      description: z.string().max(2000, "must be at most 2000 characters").optional(),
+      author: z.string().max(200, "must be at most 200 characters").optional(),
+      repo_url: z.string().refine(isHttpUrl, "must be an http:// or https:// URL").optional(),
+      entry: z
+        .string()
+        .default("main.js")
+        .transform((p) => p.replace(/^\.\//, ""))
+        .refine(isPackageFilePath, "must be a relative path inside the package, like main.js or src/index.js")
+        .refine((p) => /\.m?js$/.test(p), "must name a .js or .mjs file"),
+      permissions: uniqueList(
+        z.enum(PERMISSIONS, {
+          error: (iss) => `unknown permission ${JSON.stringify(iss.input)}; known: ${PERMISSIONS.join(", ")}`,
+        }),
+        "permission",
+      ),
+      routes: z.boolean().default(false),
+      events: uniqueList(z.string().regex(EVENT_TYPE, 'must be an event type like "build.completed"'), "event"),
+      jobs: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(JOB_NAME, "must be 1-63 characters of a-z, 0-9, _ and -, starting with a letter"),
+            schedule: z.string().refine((s) => cron.validate(s), "is not a valid cron expression (like 0 2 * * *)"),
+            timezone: z.string().refine(isTimeZone, "is not an IANA time zone (like Europe/Paris)").optional(),
+          }),
+        )
+        .default([])
+        .superRefine((jobs, ctx) => reportDuplicates(jobs.map((j) => j.name), "job name", ctx, ["name"])),
+      http_allowlist: z
+        .array(z.string().superRefine((p, ctx) => void addIf(ctx, hostPatternProblem(p))))
+        .default([]),
+      resources: z
+        .strictObject({
+          timeout_ms: ceiling(limits.timeoutMs, " ms"),
+          job_timeout_ms: ceiling(limits.jobTimeoutMs, " ms"),
+          memory_mb: ceiling(limits.memoryMb, " MB", Math.min(8, limits.memoryMb)),
+          max_disk_mb: ceiling(limits.maxDiskMb, " MB"),
+          rate_limit: z
+            .strictObject({ calls: ceiling(maxCalls, " calls"), period_seconds: ceiling(86_400, " s") })
+            .superRefine((r, ctx) => {
+              // A shorter window with the same calls is a higher rate, so the rate is what is capped.
+              const calls = r.calls ?? maxCalls;
+              const period = r.period_seconds ?? maxPeriod;
+              if (calls * maxPeriod > maxCalls * period) {
+                ctx.addIssue({
+                  code: "custom",
+                  message: `${calls} calls per ${period} s is above the platform maximum of ${maxCalls} calls per ${maxPeriod} s`,
+                });
+              }
+            })
+            .optional(),
+        })
+        .prefault({}),
+      runtime: z
+        .strictObject({
+          health_check: z
+            .strictObject({
+              enabled: z.boolean().default(false),
+              interval_seconds: z.number().int().min(5, "must be at least 5").max(86_400, "must be at most 86400").default(30),
+              timeout_seconds: z.number().positive("must be positive").max(60, "must be at most 60").default(3),
+            })
+            .superRefine((h, ctx) => {
+              if (h.timeout_seconds > h.interval_seconds) {
+                ctx.addIssue({ code: "custom", path: ["timeout_seconds"], message: "must not exceed interval_seconds" });
+              }
+            })
+            .prefault({}),
+          retry: z
+            .strictObject({
+              max_attempts: z.number().int().min(1, "must be at least 1").max(10, "must be at most 10").default(3),
+              backoff_seconds: z.number().positive("must be positive").max(3600, "must be at most 3600").default(0.5),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      configuration: z
+        .record(z.string().regex(CONFIG_KEY, "must be 1-64 characters of letters, digits and _"), configFieldSchema)
+        .default({}),
+      secrets: uniqueList(z.string().regex(SECRET_NAME, "must be an UPPER_SNAKE_CASE name like API_KEY"), "secret"),
+      platform_version: z
+        .string()
+        .superRefine((range, ctx) => {
+          if (semver.validRange(range) === null) addIf(ctx, 'must be a semver range like ">=1.0 <2.0"');
+          else if (!semver.satisfies(PLATFORM_VERSION, range)) {
+            addIf(ctx, `this platform is ${PLATFORM_VERSION}, which "${range}" does not accept`);
+          }
+        })
+        .optional(),
+      dependencies: z
+        .record(
+          z.string().regex(SLUG, "must be a plugin slug"),
+          z.string().refine((r) => semver.validRange(r) !== null, 'must be a semver range like "^1.0.0"'),
+        )
+        .default({}),
+    })
+    .superRefine((m, ctx) => {
+      if (Object.hasOwn(m.dependencies, m.slug)) {
+        ctx.addIssue({ code: "custom", path: ["dependencies", m.slug], message: "a plugin cannot depend on itself" });
+      }
+    });
+}
+
+function uniqueList<T extends z.ZodType<string>>(item: T, what: string) {
+  return z
+    .array(item)
+    .default([])
+    .superRefine((list, ctx) => reportDuplicates(list as string[], what, ctx, []));
+}
+
+function reportDuplicates(values: string[], what: string, ctx: z.RefinementCtx, suffix: PropertyKey[]): void {
+  const seen = new Set<string>();
+  values.forEach((v, i) => {
+    if (seen.has(v)) ctx.addIssue({ code: "custom", path: [i, ...suffix], message: `duplicate ${what} "${v}"` });
+    seen.add(v);
+  });
+}
+
+function addIf(ctx: z.RefinementCtx, message: string | undefined): void {
+  if (message) ctx.addIssue({ code: "custom", message });
+}

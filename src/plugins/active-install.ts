@@ -1,0 +1,80 @@
+import type { Manifest } from "../packaging/manifest-schema.ts";
+import type { Registered } from "../packaging/registered.ts";
+import { RouteMatcher } from "./route-matcher.ts";
+
+export type InstallStatus = "enabled" | "disabled" | "failed";
+
+/** An install as the hot paths need it: one read, then served from the install cache. */
+export interface ActiveInstall {
+  id: string;
+  tenantId: string;
+  tenantSlug: string;
+  slug: string;
+  status: InstallStatus;
+  error: string | null;
+  config: Record<string, unknown>;
+  previousVersionId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  version: {
+    id: string;
+    version: string;
+    sha256: string;
+    manifest: Manifest;
+    registered: Registered;
+  };
+  routes: RouteMatcher;
+}
+
+interface InstallRow {
+  id: string;
+  tenantId: string;
+  slug: string;
+  status: string;
+  error: string | null;
+  config: unknown;
+  previousVersionId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface VersionRow {
+  id: string;
+  version: string;
+  sha256: string;
+  manifest: unknown;
+  registered: unknown;
+}
+
+export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug: string): ActiveInstall {
+  const registered = version.registered as Registered;
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    tenantSlug,
+    slug: row.slug,
+    status: row.status as InstallStatus,
+    error: row.error,
+    config: (row.config ?? {}) as Record<string, unknown>,
+    previousVersionId: row.previousVersionId,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    version: {
+      id: version.id,
+      version: version.version,
+      sha256: version.sha256,
+      manifest: version.manifest as Manifest,
+      registered,
+    },
+    routes: new RouteMatcher(registered.routes),
+  };
+}
+
+/** Config values the plugin sees: what the tenant set, else the manifest's defaults. */
+export function effectiveConfig(install: ActiveInstall): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(install.version.manifest.configuration)) {
+    if (field.default !== undefined) out[key] = field.default;
+  }
+  return { ...out, ...install.config };
+}

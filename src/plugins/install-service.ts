@@ -1,0 +1,71 @@
+import { AppError } from "../errors.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
+import type { ActiveInstall, InstallStatus } from "./active-install.ts";
+import { validateConfig } from "./config-validator.ts";
+import type { InstallRepository } from "./install-repository.ts";
+
+type Tenant = { id: string; slug: string };
+
+export interface InstallServiceDeps {
+  prisma: PrismaClient;
+  installs: InstallRepository;
+  sandbox: SandboxPool;
+}
+
+/** Everything an admin does to an existing install besides uploading. */
+export class InstallService {
+  constructor(private readonly deps: InstallServiceDeps) {}
+
+  async get(tenant: Tenant, idOrSlug: string): Promise<ActiveInstall> {
+    const install = await this.deps.installs.find(tenant, idOrSlug);
+    if (!install) throw new AppError("plugin_not_found", `No plugin "${idOrSlug}" is installed for tenant ${tenant.slug}`);
+    return install;
+  }
+
+  setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">): Promise<ActiveInstall> {
+    return this.change(tenant, idOrSlug, () => ({ status, error: null }));
+  }
+
+  setConfig(tenant: Tenant, idOrSlug: string, input: unknown): Promise<ActiveInstall> {
+    return this.change(tenant, idOrSlug, (install) => ({ config: validateConfig(install.version.manifest, input) as object }));
+  }
+
+  /** Back to the previous uploaded version; the one rolled back from becomes "previous". */
+  async rollback(tenant: Tenant, idOrSlug: string): Promise<{ install: ActiveInstall; from: string }> {
+    const before = await this.get(tenant, idOrSlug);
+    if (!before.previousVersionId) throw new AppError("no_previous_version");
+    const install = await this.change(tenant, idOrSlug, (i) => ({
+      currentVersionId: i.previousVersionId!,
+      previousVersionId: i.version.id,
+    }));
+    return { install, from: before.version.version };
+  }
+
+  /** Removes the install with its versions, secrets, config and logs. */
+  async uninstall(tenant: Tenant, idOrSlug: string): Promise<ActiveInstall> {
+    const install = await this.get(tenant, idOrSlug);
+    await this.deps.prisma.$transaction([
+      this.deps.prisma.install.delete({ where: { id: install.id } }),
+      this.deps.prisma.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } }),
+    ]);
+    this.forget(tenant, install);
+    return install;
+  }
+
+  private async change(
+    tenant: Tenant,
+    idOrSlug: string,
+    data: (install: ActiveInstall) => Record<string, unknown>,
+  ): Promise<ActiveInstall> {
+    const install = await this.get(tenant, idOrSlug);
+    await this.deps.prisma.install.update({ where: { id: install.id }, data: data(install) });
+    this.forget(tenant, install);
+    return this.get(tenant, install.id);
+  }
+
+  private forget(tenant: Tenant, install: ActiveInstall): void {
+    this.deps.installs.invalidate(tenant.id);
+    this.deps.sandbox.evict(install.id);
+  }
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import type { CallScope } from "../capabilities/call-scope.ts";
+import { capabilityHandler } from "../capabilities/capability-handler.ts";
+import { AppError } from "../errors.ts";
+import type { CallKind, LogLine, PluginErrorRecord } from "../sandbox/protocol.ts";
+import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
+import { effectiveConfig, type ActiveInstall } from "./active-install.ts";
+import type { InvocationRecord, InvocationRecorder } from "./invocation-recorder.ts";
+import type { PluginCodeStore } from "./plugin-code.ts";
+import type { SecretStore } from "./secret-store.ts";
+
+// A plugin's return value is bounded before the host parses it.
+const MAX_RESULT_CHARS = 4 * 1024 * 1024;
+
+export interface InvokeRequest {
+  kind: CallKind;
+  name: string;
+  /** A label for logs and invocation rows when `name` is an internal index. */
+  label?: string;
+  args: unknown[];
+  userId?: string | null;
+  request?: unknown;
+  timeoutMs?: number;
+}
+
+export interface InvokeResult {
+  value: unknown;
+  response?: { status: number; headers: Record<string, unknown> };
+  durationMs: number;
+  invocationId: string;
+}
+
+/** The plugin ran and threw (or returned something unusable): its error record travels along. */
+export class PluginFailure extends AppError {
+  constructor(readonly record: PluginErrorRecord) {
+    super(record.name === "BadResponse" ? "plugin_bad_response" : "plugin_error");
+  }
+}
+
+export interface InvokerDeps {
+  sandbox: SandboxPool;
+  code: PluginCodeStore;
+  secrets: SecretStore;
+  recorder: InvocationRecorder;
+}
+
+/** The one way the host runs plugin code: sandbox call, ctx relay, outcome → value or error, record. */
+export class Invoker {
+  constructor(private readonly deps: InvokerDeps) {}
+
+  async invoke(install: ActiveInstall, req: InvokeRequest): Promise<InvokeResult> {
+    const invocationId = randomUUID();
+    const started = Date.now();
+    const hostLogs: LogLine[] = [];
+    const resources = install.version.manifest.resources;
+    const scope: CallScope = {
+      tenantId: install.tenantId,
+      tenantSlug: install.tenantSlug,
+      installId: install.id,
+      pluginSlug: install.slug,
+      permissions: new Set(install.version.manifest.permissions),
+      secrets: this.deps.secrets,
+      log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
+      count: () => undefined,
+    };
+    const label = req.label ?? req.name;
+    let status: InvocationRecord["status"] = "ok";
+    let errorText: string | null = null;
+    let logs: LogLine[] = [];
+    try {
+      const result = await this.deps.sandbox.call({
+        key: install.id,
+        versionId: install.version.id,
+        memoryMb: resources.memory_mb,
+        timeoutMs: req.timeoutMs ?? resources.timeout_ms,
+        kind: req.kind,
+        name: req.name,
+        args: req.args,
+        info: {
+          tenantId: install.tenantSlug,
+          userId: req.userId ?? null,
+          plugin: { slug: install.slug, version: install.version.version, installId: install.id },
+          request: req.request,
+          config: effectiveConfig(install),
+        },
+        code: () => this.deps.code.get(install.version.id),
+        capability: capabilityHandler(scope),
+      });
+      logs = result.logs;
+      const outcome = result.outcome;
+      switch (outcome.status) {
+        case "ok":
+          return { ...decode(outcome.json), durationMs: Date.now() - started, invocationId };
+        case "failed":
+          throw new PluginFailure(outcome.error);
+        case "timeout":
+          throw new AppError("plugin_timeout", `The plugin did not answer within ${req.timeoutMs ?? resources.timeout_ms} ms`);
+        case "out_of_memory":
+          throw new AppError("plugin_out_of_memory", `The plugin exceeded its ${resources.memory_mb} MB memory limit`);
+        default:
+          throw new AppError("sandbox_unavailable");
+      }
+    } catch (err) {
+      [status, errorText] = describeFailure(err);
+      if (err instanceof PluginFailure && err.record.stack) {
+        hostLogs.push({ level: "error", message: `${req.kind} ${label} threw: ${err.record.stack}`, fields: null, at: new Date().toISOString() });
+      } else if (errorText) {
+        hostLogs.push({ level: "error", message: `${req.kind} ${label} failed: ${errorText}`, fields: null, at: new Date().toISOString() });
+      }
+      throw err;
+    } finally {
+      this.deps.recorder.record(
+        {
+          id: invocationId,
+          tenantId: install.tenantId,
+          installId: install.id,
+          kind: req.kind,
+          name: label,
+          status,
+          durationMs: Date.now() - started,
+          error: errorText,
+          createdAt: new Date(started),
+        },
+        [...logs, ...hostLogs],
+      );
+    }
+  }
+}
+
+function decode(json: string): { value: unknown; response?: InvokeResult["response"] } {
+  if (json.length > MAX_RESULT_CHARS) {
+    throw new PluginFailure({ name: "BadResponse", message: `the return value is larger than ${MAX_RESULT_CHARS} characters` });
+  }
+  const parsed = JSON.parse(json) as { ok: boolean; value?: unknown; response?: InvokeResult["response"]; error?: PluginErrorRecord };
+  if (!parsed.ok) throw new PluginFailure(parsed.error ?? { name: "Error", message: "unknown failure" });
+  return { value: parsed.value, response: parsed.response };
+}
+
+function describeFailure(err: unknown): [InvocationRecord["status"], string] {
+  if (err instanceof PluginFailure) return ["error", `${err.record.name}: ${err.record.message}`];
+  if (err instanceof AppError) {
+    if (err.code === "plugin_timeout") return ["timeout", err.message];
+    if (err.code === "plugin_out_of_memory") return ["out_of_memory", err.message];
+    if (err.code === "sandbox_unavailable") return ["crashed", err.message];
+  }
+  return ["error", err instanceof Error ? err.message : String(err)];
+}

@@ -1,0 +1,39 @@
+import type { Config } from "../config.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { readPluginZip } from "../packaging/zip-reader.ts";
+import type { PluginCode } from "../sandbox/protocol.ts";
+
+/** The JavaScript files of a package, as the sandbox loads them. */
+export function codeFromFiles(versionId: string, entry: string, files: Map<string, Buffer>): PluginCode {
+  const js: Record<string, string> = {};
+  for (const [name, data] of files) if (/\.(m?js)$/.test(name)) js[name] = data.toString("utf8");
+  return { versionId, entry, files: js };
+}
+
+/**
+ * Plugin code by version id, read from the stored bundle on first use. Sandbox processes
+ * keep their own copy, so this is read again only after a sandbox restart or a new version.
+ */
+export class PluginCodeStore {
+  private readonly cache = new Map<string, PluginCode>();
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly upload: Config["upload"],
+    private readonly max = 200,
+  ) {}
+
+  async get(versionId: string): Promise<PluginCode> {
+    const hit = this.cache.get(versionId);
+    if (hit) return hit;
+    const row = await this.prisma.pluginVersion.findUniqueOrThrow({
+      where: { id: versionId },
+      select: { bundle: true, manifest: true },
+    });
+    const entry = (row.manifest as { entry: string }).entry;
+    const code = codeFromFiles(versionId, entry, readPluginZip(Buffer.from(row.bundle), this.upload));
+    this.cache.set(versionId, code);
+    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string);
+    return code;
+  }
+}

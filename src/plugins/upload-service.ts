@@ -1,0 +1,117 @@
+import semver from "semver";
+import type { Config, PlatformLimits } from "../config.ts";
+import { AppError } from "../errors.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Manifest } from "../packaging/manifest-schema.ts";
+import type { Problem } from "../packaging/problem.ts";
+import { compareRegistrations, validatePackage } from "../packaging/validate-package.ts";
+import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
+import type { ActiveInstall } from "./active-install.ts";
+import type { InstallRepository } from "./install-repository.ts";
+import { inspectPackage } from "./plugin-inspector.ts";
+
+export interface UploadResult {
+  install: ActiveInstall;
+  created: boolean;
+  previousVersion?: string;
+}
+
+export interface UploadDeps {
+  prisma: PrismaClient;
+  sandbox: SandboxPool;
+  installs: InstallRepository;
+  upload: Config["upload"];
+  limits: PlatformLimits;
+}
+
+type Tenant = { id: string; slug: string };
+
+/**
+ * Upload = validate (archive, manifest, imports, webhooks) → load in a sandbox and compare
+ * what the code registers with the manifest → install a new slug, or upgrade to a higher
+ * version keeping secrets, config and data. Nothing is written unless every check passed.
+ */
+export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buffer): Promise<UploadResult> {
+  const pkg = validatePackage(bundle, { upload: deps.upload, limits: deps.limits });
+  const { manifest } = pkg;
+  const registered = await inspectPackage(deps.sandbox, manifest, pkg.files, pkg.sha256);
+  const problems = [...compareRegistrations(manifest, registered), ...(await dependencyProblems(deps, tenant, manifest))];
+  if (problems.length) throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
+
+  const existing = await deps.prisma.install.findUnique({ where: { tenantId_slug: { tenantId: tenant.id, slug: manifest.slug } } });
+  const versionData = {
+    tenantId: tenant.id,
+    slug: manifest.slug,
+    version: manifest.version,
+    manifest: manifest as object,
+    registered: registered as object,
+    bundle: new Uint8Array(bundle),
+    sha256: pkg.sha256,
+  };
+
+  if (!existing) {
+    const install = await deps.prisma.$transaction(async (tx) => {
+      await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: manifest.slug } });
+      const version = await tx.pluginVersion.create({ data: versionData, select: { id: true } });
+      return tx.install.create({
+        data: { tenantId: tenant.id, slug: manifest.slug, status: "enabled", currentVersionId: version.id },
+      });
+    }).catch(conflictOnRace);
+    deps.installs.invalidate(tenant.id);
+    return { install: (await deps.installs.find(tenant, install.id))!, created: true };
+  }
+
+  const current = await deps.prisma.pluginVersion.findUniqueOrThrow({ where: { id: existing.currentVersionId }, select: { version: true } });
+  if (!semver.gt(manifest.version, current.version)) {
+    throw new AppError(
+      "version_conflict",
+      `Version ${manifest.version} is not newer than the installed ${current.version}; bump "version" in plugin.json`,
+      { installed: current.version, uploaded: manifest.version },
+    );
+  }
+  const known = await deps.prisma.pluginVersion.findUnique({
+    where: { tenantId_slug_version: { tenantId: tenant.id, slug: manifest.slug, version: manifest.version } },
+    select: { id: true, sha256: true },
+  });
+  if (known && known.sha256 !== pkg.sha256) {
+    throw new AppError("version_content_conflict", `Version ${manifest.version} was uploaded before with other content; bump "version"`, {
+      version: manifest.version,
+    });
+  }
+  await deps.prisma.$transaction(async (tx) => {
+    const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
+    await tx.install.update({
+      where: { id: existing.id },
+      data: {
+        currentVersionId: versionId,
+        previousVersionId: existing.currentVersionId,
+        status: existing.status === "failed" ? "enabled" : existing.status,
+        error: null,
+      },
+    });
+  });
+  deps.installs.invalidate(tenant.id);
+  deps.sandbox.evict(existing.id);
+  return { install: (await deps.installs.find(tenant, existing.id))!, created: false, previousVersion: current.version };
+}
+
+// Seed 004: a plugin may depend on others of the same tenant, installed at a matching version.
+async function dependencyProblems(deps: UploadDeps, tenant: Tenant, manifest: Manifest): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const [slug, range] of Object.entries(manifest.dependencies)) {
+    const dep = await deps.installs.find(tenant, slug);
+    if (!dep) problems.push({ path: `dependencies.${slug}`, message: `requires plugin "${slug}" (${range}), which is not installed` });
+    else if (!semver.satisfies(dep.version.version, range)) {
+      problems.push({ path: `dependencies.${slug}`, message: `requires "${slug}" ${range}, but ${dep.version.version} is installed` });
+    }
+  }
+  return problems;
+}
+
+// Two uploads of a new slug at once: the loser sees the unique index, which is a conflict.
+function conflictOnRace(err: unknown): never {
+  if ((err as { code?: string }).code === "P2002") {
+    throw new AppError("version_conflict", "Another upload of this plugin finished first; upload again to upgrade");
+  }
+  throw err;
+}

@@ -1,0 +1,159 @@
+import ivm from "isolated-vm";
+import path from "node:path";
+import type { CallOutcome, LogLine, PluginCode } from "../protocol.ts";
+import type { CompileCache } from "./compile-cache.ts";
+import { RUNTIME_SOURCE, SDK_SOURCE } from "./isolate-sources.ts";
+
+/** Relays ctx calls out of the isolate; resolves with the host's JSON reply. */
+export type CapRelay = (callId: number, method: string, argsJson: string) => Promise<string>;
+export type LogSink = (callId: number | null, line: LogLine) => void;
+
+const SDK_SPECIFIER = "@sbh/sdk";
+const MAX_LOG_MESSAGE = 8 * 1024;
+const LEVELS = new Set(["debug", "info", "warn", "error"]);
+
+/**
+ * One isolate running one plugin version for one install. Created cold from the compile
+ * cache, kept warm by the pool, disposed when idle, evicted or out of memory.
+ */
+export class PluginIsolate {
+  readonly isolate: ivm.Isolate;
+  private dispatch?: ivm.Reference<Function>;
+  lastUsed = Date.now();
+  inFlight = 0;
+
+  constructor(
+    readonly key: string,
+    memoryMb: number,
+    onCatastrophe: (message: string) => void,
+  ) {
+    this.isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError: onCatastrophe });
+  }
+
+  get disposed(): boolean {
+    return this.isolate.isDisposed;
+  }
+
+  /** Boots the runtime, links and evaluates the plugin's entry module. */
+  async load(code: PluginCode, cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number): Promise<void> {
+    const context = await this.isolate.createContext();
+    const logTo = (callId: number | null, level: string, message: string, fields: string | null) => {
+      sink(callId, {
+        level: (LEVELS.has(level) ? level : "info") as LogLine["level"],
+        message: String(message).slice(0, MAX_LOG_MESSAGE),
+        fields: fields === null ? null : safeParse(fields),
+        at: new Date().toISOString(),
+      });
+    };
+    // The runtime is compiled (from the cache) as a function of the two host callbacks, which
+    // enter the isolate as References and stay inside the runtime's closure.
+    const runtime = await this.compileScript(cache, "runtime", `(function ($0, $1) {\n${RUNTIME_SOURCE}\n})`);
+    const boot = (await runtime.run(context, { reference: true, timeout: timeoutMs })) as ivm.Reference<Function>;
+    this.dispatch = (await boot.apply(undefined, [relay, logTo], {
+      arguments: { reference: true },
+      result: { reference: true },
+      timeout: timeoutMs,
+    })) as ivm.Reference<Function>;
+    boot.release();
+    const modules = new Map<string, ivm.Module>();
+    const sdk = await this.compileModule(cache, code.versionId, SDK_SPECIFIER, SDK_SOURCE);
+    const load = async (file: string): Promise<ivm.Module> => {
+      const found = modules.get(file);
+      if (found) return found;
+      const source = code.files[file];
+      if (source === undefined) throw new Error(`cannot import ${file}: no such file in the package`);
+      const mod = await this.compileModule(cache, code.versionId, file, source);
+      modules.set(file, mod);
+      return mod;
+    };
+    const entry = await load(code.entry);
+    const fileOf = new Map<ivm.Module, string>([[entry, code.entry]]);
+    await entry.instantiate(context, async (specifier, referrer) => {
+      if (specifier === SDK_SPECIFIER) return sdk;
+      const from = fileOf.get(referrer) ?? code.entry;
+      if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
+        throw new Error(`import "${specifier}" is not allowed: only "${SDK_SPECIFIER}" and relative files`);
+      }
+      const file = path.posix.normalize(path.posix.join(path.posix.dirname(from), specifier));
+      const mod = await load(file);
+      fileOf.set(mod, file);
+      return mod;
+    });
+    await entry.evaluate({ timeout: timeoutMs });
+  }
+
+  /** Runs one handler. The isolate's own timeout covers synchronous runs; a host deadline covers awaits. */
+  async call(callId: number, kind: string, name: string, argsJson: string, infoJson: string, timeoutMs: number): Promise<CallOutcome> {
+    if (!this.dispatch) throw new Error("isolate not loaded");
+    this.lastUsed = Date.now();
+    this.inFlight++;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<CallOutcome>((resolve) => {
+      timer = setTimeout(() => resolve({ status: "timeout" }), timeoutMs);
+    });
+    const run = this.dispatch
+      .apply(undefined, [callId, kind, name, argsJson, infoJson], {
+        arguments: { copy: true },
+        result: { promise: true, copy: true },
+        timeout: timeoutMs,
+      })
+      .then((json): CallOutcome => ({ status: "ok", json: String(json) }))
+      .catch((err: unknown) => this.classify(err));
+    try {
+      const outcome = await Promise.race([run, deadline]);
+      // A call that overran may have left the isolate stuck (a loop after an await, a
+      // runaway allocation): start the next call on a fresh one.
+      if (outcome.status === "timeout") this.dispose();
+      return outcome;
+    } finally {
+      clearTimeout(timer);
+      this.inFlight--;
+      this.lastUsed = Date.now();
+    }
+  }
+
+  /** Maps an isolated-vm failure (not a plugin throw, which dispatch catches) to an outcome. */
+  classify(err: unknown): CallOutcome {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/memory limit/i.test(message)) return { status: "out_of_memory" };
+    if (/timed out/i.test(message)) return { status: "timeout" };
+    if (this.isolate.isDisposed) return { status: "interrupted" };
+    return { status: "failed", error: { name: err instanceof Error ? err.name : "Error", message } };
+  }
+
+  dispose(): void {
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  private async compileScript(cache: CompileCache, id: string, source: string): Promise<ivm.Script> {
+    const cached = cache.get(id);
+    const script = await this.isolate.compileScript(source, {
+      filename: `sbh:${id}`,
+      ...(cached ? { cachedData: cached } : { produceCachedData: true }),
+    });
+    const produced = (script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+    if (!cached && produced) cache.set(id, produced);
+    return script;
+  }
+
+  private async compileModule(cache: CompileCache, versionId: string, file: string, source: string): Promise<ivm.Module> {
+    // The SDK is the same for every plugin; cache it once rather than per version.
+    const id = file === SDK_SPECIFIER ? "sdk" : `${versionId}:${file}`;
+    const cached = cache.get(id);
+    const mod = await this.isolate.compileModule(source, {
+      filename: file === SDK_SPECIFIER ? "sbh:sdk" : `plugin:///${file}`,
+      ...(cached ? { cachedData: cached } : { produceCachedData: true }),
+    });
+    const produced = (mod as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+    if (!cached && produced) cache.set(id, produced);
+    return mod;
+  }
+}
+
+function safeParse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,250 @@
+// Runs inside every plugin isolate, before any plugin code, as the body of a closure that
+// receives two host References: $0 = capability relay, $1 = log sink. It keeps them in this
+// closure only (plugin code can never reach a Reference), defines the SDK on a frozen global,
+// and returns the dispatcher the sandbox process calls for each invocation.
+//
+// Everything crossing the boundary is a JSON string, so only copies ever cross. Builtins the
+// dispatcher relies on are captured now, before plugin code can tamper with them.
+const capRef = $0;
+const logRef = $1;
+const stringify = JSON.stringify;
+const parse = JSON.parse;
+const ErrorCtor = Error;
+const freeze = Object.freeze;
+const defineProperty = Object.defineProperty;
+
+const registry = {
+  hooks: new Map(),
+  routes: [],
+  jobs: new Map(),
+  lifecycle: new Map(),
+  health: null,
+  transforms: new Map(),
+};
+
+class HttpError extends ErrorCtor {
+  constructor(status, message, details) {
+    super(message === undefined ? "HTTP " + status : String(message));
+    this.name = "HttpError";
+    this.status = Number(status);
+    this.details = details;
+  }
+}
+
+class PermissionDenied extends ErrorCtor {
+  constructor(message) {
+    super(message);
+    this.name = "PermissionDenied";
+  }
+}
+
+class JsonResponse {
+  constructor(body, status, headers) {
+    this.body = body;
+    this.status = status === undefined ? 200 : Number(status);
+    this.headers = headers || {};
+  }
+}
+
+function json(body, status, headers) {
+  return new JsonResponse(body, status, headers);
+}
+
+function assertHandler(fn, what) {
+  if (typeof fn !== "function") throw new TypeError(what + " needs a handler function");
+}
+
+function hook(eventType, handler) {
+  if (typeof eventType !== "string" || !eventType) throw new TypeError("hook(eventType, handler): eventType must be a string");
+  assertHandler(handler, "hook(\"" + eventType + "\")");
+  const list = registry.hooks.get(eventType) || [];
+  list.push(handler);
+  registry.hooks.set(eventType, list);
+}
+
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+function route(path, options, handler) {
+  if (typeof options === "function") {
+    handler = options;
+    options = {};
+  }
+  if (typeof path !== "string" || path[0] !== "/") throw new TypeError("route(path, …): path must start with /");
+  assertHandler(handler, "route(\"" + path + "\")");
+  options = options || {};
+  const methods = (options.methods || ["GET"]).map((m) => String(m).toUpperCase());
+  for (const m of methods) if (!METHODS.includes(m)) throw new TypeError("route(\"" + path + "\"): unknown method " + m);
+  const auth = options.auth === undefined ? "user" : String(options.auth);
+  if (!["user", "admin", "public"].includes(auth)) throw new TypeError("route(\"" + path + "\"): auth must be user, admin or public");
+  registry.routes.push({ path, methods, auth, handler });
+}
+
+function job(name, handler) {
+  if (typeof name !== "string" || !name) throw new TypeError("job(name, handler): name must be a string");
+  assertHandler(handler, "job(\"" + name + "\")");
+  registry.jobs.set(name, handler);
+}
+
+function lifecycle(name) {
+  return (handler) => {
+    assertHandler(handler, name);
+    registry.lifecycle.set(name, handler);
+  };
+}
+
+function health(handler) {
+  assertHandler(handler, "health");
+  registry.health = handler;
+}
+
+defineProperty(globalThis, "__sbh_sdk", {
+  value: freeze({
+    hook, route, job, json, HttpError, PermissionDenied, health,
+    onInstall: lifecycle("onInstall"),
+    onUpgrade: lifecycle("onUpgrade"),
+    onEnable: lifecycle("onEnable"),
+    onDisable: lifecycle("onDisable"),
+    onUninstall: lifecycle("onUninstall"),
+  }),
+  enumerable: false, writable: false, configurable: false,
+});
+
+// --- host relays -------------------------------------------------------------------------
+
+async function callHost(callId, method, args) {
+  const raw = await capRef.apply(undefined, [callId, method, stringify(args === undefined ? [] : args)], {
+    arguments: { copy: true },
+    result: { promise: true, copy: true },
+  });
+  const reply = parse(raw);
+  if (reply.ok) return reply.value;
+  const err = reply.error.name === "PermissionDenied" ? new PermissionDenied(reply.error.message) : new ErrorCtor(reply.error.message);
+  if (reply.error.name !== "PermissionDenied") err.name = reply.error.name || "Error";
+  if (reply.error.code) err.code = reply.error.code;
+  throw err;
+}
+
+function toText(v) {
+  if (typeof v === "string") return v;
+  try { return stringify(v); } catch { return String(v); }
+}
+
+function sendLog(callId, level, message, fields) {
+  let f = null;
+  if (fields !== undefined) {
+    try { f = stringify(fields); } catch { f = null; }
+  }
+  logRef.applyIgnored(undefined, [callId, level, toText(message), f], { arguments: { copy: true } });
+}
+
+// console.* has no ctx, so it is attributed to the newest call still running in this isolate;
+// ctx.log is exact. Calls overlap only when a plugin awaits across concurrent requests.
+const running = [];
+function currentCall() {
+  return running.length ? running[running.length - 1] : null;
+}
+function consoleLevel(level) {
+  return (...args) => sendLog(currentCall(), level, args.map(toText).join(" "));
+}
+defineProperty(globalThis, "console", {
+  value: freeze({
+    log: consoleLevel("info"), info: consoleLevel("info"), debug: consoleLevel("debug"),
+    warn: consoleLevel("warn"), error: consoleLevel("error"), trace: consoleLevel("debug"),
+  }),
+  writable: false, configurable: false,
+});
+
+// --- ctx ---------------------------------------------------------------------------------
+
+function relayGroup(callId, prefix, names) {
+  const group = {};
+  for (const name of names) group[name] = (...args) => callHost(callId, prefix + "." + name, args);
+  return freeze(group);
+}
+
+function makeCtx(callId, info) {
+  const config = info.config || {};
+  const log = {};
+  for (const level of ["debug", "info", "warn", "error"]) log[level] = (msg, fields) => sendLog(callId, level, msg, fields);
+  return freeze({
+    tenantId: info.tenantId,
+    userId: info.userId === undefined ? null : info.userId,
+    plugin: freeze({ ...info.plugin }),
+    request: info.request === undefined ? null : info.request,
+    secrets: freeze({ get: (name) => callHost(callId, "secrets.get", [name]) }),
+    config: freeze({
+      get: (key) => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined),
+      all: () => ({ ...config }),
+    }),
+    log: freeze(log),
+    emit: (type, data) => callHost(callId, "emit", [type, data]),
+    db: relayGroup(callId, "db", ["query", "getById", "insert", "update", "delete"]),
+    http: relayGroup(callId, "http", ["fetch", "get", "post"]),
+    files: relayGroup(callId, "files", ["list", "read", "upload", "delete"]),
+    llm: relayGroup(callId, "llm", ["run"]),
+    email: relayGroup(callId, "email", ["send"]),
+  });
+}
+
+// --- dispatch ----------------------------------------------------------------------------
+
+function describe() {
+  const hooks = [...registry.hooks.keys()];
+  const routes = registry.routes.map((r) => ({ path: r.path, methods: r.methods, auth: r.auth }));
+  return { hooks, routes, jobs: [...registry.jobs.keys()], lifecycle: [...registry.lifecycle.keys()], health: registry.health !== null };
+}
+
+function findHandler(kind, name) {
+  switch (kind) {
+    case "route": return registry.routes[Number(name)] && registry.routes[Number(name)].handler;
+    case "hook": return registry.hooks.get(name) && (async (ctx, event) => {
+      for (const h of registry.hooks.get(name)) await h(ctx, event);
+    });
+    case "job": return registry.jobs.get(name);
+    case "lifecycle": return registry.lifecycle.get(name);
+    case "health": return registry.health || (() => ({ status: "ok" }));
+    default: return undefined;
+  }
+}
+
+function errorRecord(err) {
+  if (err !== null && typeof err === "object") {
+    const rec = { name: String(err.name || "Error"), message: String(err.message === undefined ? err : err.message) };
+    if (err instanceof HttpError) {
+      rec.status = err.status;
+      if (err.details !== undefined) { try { rec.details = parse(stringify(err.details)); } catch { /* dropped */ } }
+    }
+    if (typeof err.stack === "string") rec.stack = err.stack.slice(0, 4000);
+    return rec;
+  }
+  return { name: "Error", message: toText(err) };
+}
+
+function encode(value) {
+  if (value instanceof JsonResponse) {
+    return stringify({ ok: true, value: value.body === undefined ? null : value.body, response: { status: value.status, headers: value.headers } });
+  }
+  return stringify({ ok: true, value: value === undefined ? null : value });
+}
+
+return async function dispatch(callId, kind, name, argsJson, infoJson) {
+  if (kind === "describe") return stringify({ ok: true, value: describe() });
+  const handler = findHandler(kind, name);
+  if (!handler) return stringify({ ok: false, error: { name: "NoHandler", message: "no " + kind + " handler for " + name } });
+  const ctx = makeCtx(callId, parse(infoJson));
+  const args = parse(argsJson);
+  running.push(callId);
+  try {
+    const value = await handler(ctx, ...args);
+    try {
+      return encode(value);
+    } catch (err) {
+      return stringify({ ok: false, error: { name: "BadResponse", message: "return value cannot be serialised: " + String(err && err.message) } });
+    }
+  } catch (err) {
+    return stringify({ ok: false, error: errorRecord(err) });
+  } finally {
+    const i = running.lastIndexOf(callId);
+    if (i !== -1) running.splice(i, 1);
+  }
+};

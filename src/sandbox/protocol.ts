@@ -1,0 +1,110 @@
+// Messages between the host (API or worker process) and a sandbox process, over Node IPC.
+// Only plain data travels; plugin values are JSON strings produced inside the isolate.
+
+export type CallKind = "route" | "hook" | "job" | "lifecycle" | "health" | "describe";
+
+/** The plugin's JavaScript files, keyed by package path. Sent once per sandbox process. */
+export interface PluginCode {
+  versionId: string;
+  entry: string;
+  files: Record<string, string>;
+}
+
+/** Identity and config a plugin sees as ctx; serialised into the isolate per call. */
+export interface CallInfo {
+  tenantId: string;
+  userId: string | null;
+  plugin: { slug: string; version: string; installId: string };
+  request?: unknown;
+  config: Record<string, unknown>;
+}
+
+export interface CallMessage {
+  t: "call";
+  id: number;
+  /** Isolate pool key: one warm isolate per (install, version). */
+  key: string;
+  versionId: string;
+  memoryMb: number;
+  timeoutMs: number;
+  kind: CallKind;
+  name: string;
+  argsJson: string;
+  infoJson: string;
+  /** Present the first time this process sees the version, or when it asked for it. */
+  code?: PluginCode;
+  /** A one-off isolate, not pooled (upload-time inspection). */
+  ephemeral?: boolean;
+}
+
+export interface CapReplyMessage {
+  t: "cap-reply";
+  capId: number;
+  json: string;
+}
+
+export interface EvictMessage {
+  t: "evict";
+  keyPrefix: string;
+}
+
+export type HostMessage = CallMessage | CapReplyMessage | EvictMessage;
+
+export interface LogLine {
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+  fields: unknown;
+  at: string;
+}
+
+export interface PluginErrorRecord {
+  name: string;
+  message: string;
+  status?: number;
+  details?: unknown;
+  stack?: string;
+}
+
+/** What one call produced, as the sandbox process reports it. */
+export type CallOutcome =
+  | { status: "ok"; json: string }
+  | { status: "timeout" }
+  | { status: "out_of_memory" }
+  | { status: "need_code" }
+  /** The isolate was disposed under a running call because another call overran. */
+  | { status: "interrupted" }
+  | { status: "failed"; error: PluginErrorRecord };
+
+export interface ResultMessage {
+  t: "result";
+  id: number;
+  outcome: CallOutcome;
+  logs: LogLine[];
+  durationMs: number;
+}
+
+export interface CapMessage {
+  t: "cap";
+  capId: number;
+  callId: number;
+  method: string;
+  argsJson: string;
+}
+
+export interface ReadyMessage {
+  t: "ready";
+}
+
+/** The isolate runtime lost control (catastrophic OOM): the process must be killed. */
+export interface FatalMessage {
+  t: "fatal";
+  message: string;
+}
+
+export interface StatsMessage {
+  t: "stats";
+  isolates: number;
+  evicted: number;
+}
+
+export type SandboxMessage = ResultMessage | CapMessage | ReadyMessage | FatalMessage | StatsMessage;
