@@ -56,8 +56,11 @@ export function redisAvailable(url: string = redisUrl()): Promise<boolean> {
     socket.once(u.protocol === "rediss:" ? "secureConnect" : "connect", () => socket.write(payload));
     socket.on("data", (chunk) => {
       reply += chunk.toString("latin1");
-      if (reply.includes("+PONG\r\n")) done(true);
-      else if (reply.startsWith("-") || /\r\n-/.test(reply)) done(false);
+      // Replies arrive in command order: an error (bad AUTH, NOAUTH) before PONG means unusable.
+      for (const line of reply.split("\r\n").slice(0, -1)) {
+        if (line.startsWith("-")) return done(false);
+        if (line === "+PONG") return done(true);
+      }
     });
     socket.on("error", () => done(false));
     socket.on("close", () => done(false));
