@@ -1,8 +1,11 @@
 import express, { type ErrorRequestHandler, type Express } from "express";
+import { eventsRouter } from "./api/events-router.ts";
 import { extRouter } from "./api/ext-router.ts";
+import { filesRouter } from "./api/files-router.ts";
 import { healthRouter } from "./api/health-router.ts";
 import { pluginsRouter } from "./api/plugins-router.ts";
 import { tenantsRouter } from "./api/tenants-router.ts";
+import { usersRouter } from "./api/users-router.ts";
 import { AppError, errorToHttp } from "./errors.ts";
 import type { Services } from "./services.ts";
 
@@ -14,6 +17,9 @@ export function buildApp(s: Services): Express {
   app.use(healthRouter(s));
   app.use("/api/tenants", tenantsRouter(s));
   app.use("/api/plugins", pluginsRouter(s));
+  app.use("/api/events", eventsRouter(s));
+  app.use("/api/users", usersRouter(s));
+  app.use("/api/files", filesRouter(s));
   app.use(extRouter(s));
   app.use((req, _res, next) => next(new AppError("not_found", `No route ${req.method} ${req.path}`)));
   app.use(errorHandler(s));

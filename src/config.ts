@@ -39,6 +39,16 @@ const EnvSchema = z.object({
   PLUGIN_RATE_LIMIT_CALLS: int(6000, 1),
   PLUGIN_RATE_LIMIT_PERIOD_S: int(60, 1),
 
+  // Background work: BullMQ key prefix, concurrency, and the outbox sweep that re-enqueues
+  // work whose queue entry was lost (crash, Redis restart).
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("sbh"),
+  EXECUTOR_CONCURRENCY: int(32, 1),
+  OUTBOX_SWEEP_MS: int(5000, 50),
+  OUTBOX_STALE_MS: int(60_000, 100),
+  // A chain of emits deeper than this, or more emits than this from one call, is cut.
+  EMIT_MAX_DEPTH: int(8, 1),
+  EMIT_MAX_PER_CALL: int(100, 1),
+
   // Upload limits (zip bombs, zip slip and friends are refused before anything is inflated).
   UPLOAD_MAX_BYTES: int(5 * 1024 * 1024, 1024),
   UPLOAD_MAX_UNPACKED_BYTES: int(20 * 1024 * 1024, 1024),
@@ -70,6 +80,8 @@ export interface Config {
   };
   limits: PlatformLimits;
   upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number };
+  executor: { queuePrefix: string; concurrency: number; sweepMs: number; staleMs: number };
+  emit: { maxDepth: number; maxPerCall: number };
 }
 
 /** The ceilings a plugin's manifest `resources` may lower but never raise; also the defaults. */
@@ -127,6 +139,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDiskMb: e.PLUGIN_MAX_DISK_MB,
       rateLimit: { calls: e.PLUGIN_RATE_LIMIT_CALLS, periodSeconds: e.PLUGIN_RATE_LIMIT_PERIOD_S },
     },
+    executor: {
+      queuePrefix: e.QUEUE_PREFIX,
+      concurrency: e.EXECUTOR_CONCURRENCY,
+      sweepMs: e.OUTBOX_SWEEP_MS,
+      staleMs: e.OUTBOX_STALE_MS,
+    },
+    emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL },
     upload: {
       maxBytes: e.UPLOAD_MAX_BYTES,
       maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES,

@@ -1,6 +1,14 @@
 import { createTenantCache, type TenantCache } from "./auth/tenant-cache.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/database.ts";
+import { EventService } from "./events/event-service.ts";
+import { HookRunner } from "./events/hook-runner.ts";
+import { OutboxSweeper } from "./events/outbox-sweeper.ts";
+import path from "node:path";
+import { FileStore } from "./files/file-store.ts";
+import { BullmqExecutor } from "./execution/bullmq-executor.ts";
+import { EmbeddedExecutor } from "./execution/embedded-executor.ts";
+import type { Executor } from "./execution/executor.ts";
 import type { Logger } from "./logger.ts";
 import { InstallRepository } from "./plugins/install-repository.ts";
 import { InstallService } from "./plugins/install-service.ts";
@@ -9,53 +17,94 @@ import { Invoker } from "./plugins/invoker.ts";
 import { PluginCodeStore } from "./plugins/plugin-code.ts";
 import { RateLimiter } from "./plugins/rate-limiter.ts";
 import { SecretStore } from "./plugins/secret-store.ts";
+import { uploadPlugin, type UploadResult } from "./plugins/upload-service.ts";
 import { SandboxPool } from "./sandbox/sandbox-pool.ts";
+
+/**
+ * What a process does with background work. `all`: embedded mode, the API process runs it
+ * in-process. `api`: scaled mode, only enqueue. `worker`: consume (and sweep), no HTTP.
+ */
+export type ProcessRole = "all" | "api" | "worker";
 
 /** Every long-lived dependency of a host process, built once and handed to the API. */
 export interface Services {
   config: Config;
   logger: Logger;
+  role: ProcessRole;
   db: Database;
   sandbox: SandboxPool;
+  executor: Executor;
   tenants: TenantCache;
   installs: InstallRepository;
   installService: InstallService;
   secrets: SecretStore;
   recorder: InvocationRecorder;
   invoker: Invoker;
+  events: EventService;
+  hookRunner: HookRunner;
+  sweeper: OutboxSweeper;
   rateLimiter: RateLimiter;
+  files: FileStore;
+  upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
   close(): Promise<void>;
 }
 
 export interface ServiceOverrides {
   /** Tests hand in their own database (a fresh PGlite or Postgres database). */
   db?: Database;
+  role?: ProcessRole;
 }
 
 export async function createServices(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Services> {
+  const role = overrides.role ?? (config.redisUrl ? "api" : "all");
+  if (role !== "all" && !config.redisUrl) throw new Error(`the ${role} role needs REDIS_URL (BullMQ)`);
   const db = overrides.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const prisma = db.prisma;
   const sandbox = new SandboxPool({ ...config.sandbox, logger });
   await sandbox.start();
+  const executor: Executor = config.redisUrl
+    ? new BullmqExecutor({ redisUrl: config.redisUrl, prefix: config.executor.queuePrefix, concurrency: config.executor.concurrency, logger })
+    : new EmbeddedExecutor(logger, config.executor.concurrency);
   const tenants = createTenantCache((slug) => prisma.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true } }));
   const installs = new InstallRepository(prisma);
   const secrets = new SecretStore(prisma, config.secretsKey);
   const recorder = new InvocationRecorder(prisma, logger);
   const code = new PluginCodeStore(prisma, config.upload);
-  const invoker = new Invoker({ sandbox, code, secrets, recorder });
+  const invoker = new Invoker({ sandbox, code, secrets, recorder, emitLimits: config.emit });
+  const events = new EventService(prisma, executor, logger);
+  invoker.bindPublisher((tenant, input) => events.publish(tenant, input));
+  const hookRunner = new HookRunner({ prisma, installs, invoker, executor, logger });
+  const sweeper = new OutboxSweeper({ prisma, executor, logger }, config.executor);
+  if (role !== "api") {
+    await executor.startWorker(async (item) => {
+      if (item.kind === "hook") await hookRunner.run(item.id);
+    });
+    await sweeper.start();
+  }
+  const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger });
   return {
     config,
     logger,
+    role,
     db,
     sandbox,
+    executor,
     tenants,
     installs,
-    installService: new InstallService({ prisma, installs, sandbox }),
+    installService,
     secrets,
     recorder,
     invoker,
+    events,
+    hookRunner,
+    sweeper,
     rateLimiter: new RateLimiter(),
+    files: new FileStore(prisma, path.join(config.dataDir, "files")),
+    upload: (tenant, bundle) =>
+      uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger }, tenant, bundle),
     async close() {
+      sweeper.stop();
+      await executor.close();
       await recorder.flush();
       await sandbox.close();
       if (!overrides.db) await db.close();

@@ -3,10 +3,10 @@ import multer from "multer";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
 import { pluginView } from "../plugins/plugin-view.ts";
-import { uploadPlugin } from "../plugins/upload-service.ts";
 import type { Services } from "../services.ts";
 import { pluginLogsHandler } from "./plugin-logs.ts";
 import { secretsRouter } from "./secrets-router.ts";
+import { testEventHandler } from "./test-event.ts";
 
 /** Tenant admins' plugin API under /api/plugins. Members get 403. */
 export function pluginsRouter(s: Services): Router {
@@ -19,16 +19,13 @@ export function pluginsRouter(s: Services): Router {
   });
   router.post("/upload", (req, res, next) => upload.single("file")(req, res, (err?: unknown) => next(multerError(err))), async (req, res) => {
     if (!req.file) throw new AppError("missing_file");
-    const result = await uploadPlugin(
-      { prisma: s.db.prisma, sandbox: s.sandbox, installs: s.installs, upload: s.config.upload, limits: s.config.limits },
-      tenantOf(req),
-      req.file.buffer,
-    );
+    const result = await s.upload(tenantOf(req), req.file.buffer);
     s.logger.info({ tenant: tenantOf(req).slug, plugin: result.install.slug, version: result.install.version.version, created: result.created }, "plugin uploaded");
     if (result.created) res.status(201).json({ plugin: pluginView(result.install) });
     else res.status(200).json({ plugin: pluginView(result.install), previous_version: result.previousVersion });
   });
 
+  router.post("/test-event", express.json({ limit: "512kb" }), testEventHandler(s));
   router.get("/", async (req, res) => {
     const installs = await s.installs.list(tenantOf(req));
     res.json({ plugins: installs.map(pluginView) });

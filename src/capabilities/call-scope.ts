@@ -9,4 +9,13 @@ export interface CallScope {
   /** Writes to the plugin's log (denials are logged there, so the author sees them). */
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: unknown): void;
   count(method: string, outcome: "ok" | "denied" | "error"): void;
+  emit: {
+    /** Depth the emitted event gets: 0 from routes/jobs, the triggering event's + 1 from hooks. */
+    depth: number;
+    maxDepth: number;
+    maxPerCall: number;
+    /** Emits made so far by this call. */
+    count: number;
+    publish(type: string, data: unknown, depth: number): Promise<{ event: { id: string }; hookRuns: unknown[] }>;
+  };
 }

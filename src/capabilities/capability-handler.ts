@@ -2,6 +2,7 @@ import type { CapabilityHandler } from "../sandbox/sandbox-process.ts";
 import type { CallScope } from "./call-scope.ts";
 import { CapabilityError, NotAvailable, PermissionDenied } from "./capability-error.ts";
 import { METHOD_PERMISSIONS } from "./permissions.ts";
+import { emit } from "./emit.ts";
 import { secretsGet } from "./secrets.ts";
 
 type Capability = (scope: CallScope, args: unknown[]) => Promise<unknown>;
@@ -9,9 +10,10 @@ type Capability = (scope: CallScope, args: unknown[]) => Promise<unknown>;
 // Deny by default: a method missing here is refused, whatever the plugin asks for.
 const IMPLEMENTED: Readonly<Record<string, Capability>> = {
   "secrets.get": secretsGet,
+  emit,
 };
 
-const PLANNED = new Set([...Object.keys(METHOD_PERMISSIONS), "emit"]);
+const PLANNED = new Set(Object.keys(METHOD_PERMISSIONS));
 
 /** The host side of every ctx call of one invocation: permission first, then the work. */
 export function capabilityHandler(scope: CallScope): CapabilityHandler {

@@ -45,7 +45,7 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
 
 async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
   if (!opts.inMemory && !opts.dataDir) throw new Error("openDatabase: dataDir is required for PGlite unless inMemory is set");
-  const lite = await createPglite(opts.inMemory ? {} : { dataDir: opts.dataDir, templateCacheDir: opts.templateCacheDir });
+  const lite = await createPglite({ dataDir: opts.inMemory ? undefined : opts.dataDir, templateCacheDir: opts.templateCacheDir });
   const sql = pgliteExec(lite);
   try {
     await applyMigrations(sql, opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR, opts.log);

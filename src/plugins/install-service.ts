@@ -1,9 +1,13 @@
 import { AppError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { EventService } from "../events/event-service.ts";
+import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall, InstallStatus } from "./active-install.ts";
 import { validateConfig } from "./config-validator.ts";
 import type { InstallRepository } from "./install-repository.ts";
+import type { Invoker } from "./invoker.ts";
+import { runLifecycle } from "./lifecycle.ts";
 
 type Tenant = { id: string; slug: string };
 
@@ -11,6 +15,9 @@ export interface InstallServiceDeps {
   prisma: PrismaClient;
   installs: InstallRepository;
   sandbox: SandboxPool;
+  invoker: Invoker;
+  events: EventService;
+  logger: Logger;
 }
 
 /** Everything an admin does to an existing install besides uploading. */
@@ -23,8 +30,20 @@ export class InstallService {
     return install;
   }
 
-  setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">): Promise<ActiveInstall> {
-    return this.change(tenant, idOrSlug, () => ({ status, error: null }));
+  /** Enable runs onEnable on the enabled install (failure → failed); disable runs onDisable first. */
+  async setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">): Promise<ActiveInstall> {
+    let install: ActiveInstall;
+    if (status === "enabled") {
+      install = await this.change(tenant, idOrSlug, () => ({ status, error: null }));
+      const failure = await runLifecycle(this.deps.invoker, this.deps.logger, install, "onEnable");
+      if (failure) install = await this.change(tenant, install.id, () => ({ status: "failed", error: failure }));
+    } else {
+      const before = await this.get(tenant, idOrSlug);
+      if (before.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, before, "onDisable");
+      install = await this.change(tenant, idOrSlug, () => ({ status, error: null }));
+    }
+    await this.raise(tenant, status === "enabled" ? "plugin.enabled" : "plugin.disabled", install);
+    return install;
   }
 
   setConfig(tenant: Tenant, idOrSlug: string, input: unknown): Promise<ActiveInstall> {
@@ -45,12 +64,23 @@ export class InstallService {
   /** Removes the install with its versions, secrets, config and logs. */
   async uninstall(tenant: Tenant, idOrSlug: string): Promise<ActiveInstall> {
     const install = await this.get(tenant, idOrSlug);
+    // A failing onUninstall is logged to the plugin's log; the uninstall goes on.
+    if (install.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, install, "onUninstall");
     await this.deps.prisma.$transaction([
       this.deps.prisma.install.delete({ where: { id: install.id } }),
       this.deps.prisma.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } }),
     ]);
     this.forget(tenant, install);
+    await this.raise(tenant, "plugin.uninstalled", install);
     return install;
+  }
+
+  private async raise(tenant: Tenant, type: string, install: ActiveInstall): Promise<void> {
+    await this.deps.events.publish(tenant, {
+      type,
+      data: { plugin: { id: install.id, slug: install.slug, version: install.version.version, status: install.status } },
+      source: "platform",
+    });
   }
 
   private async change(

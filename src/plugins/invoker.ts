@@ -21,6 +21,8 @@ export interface InvokeRequest {
   userId?: string | null;
   request?: unknown;
   timeoutMs?: number;
+  /** Depth of events this call emits (a hook passes its event's depth + 1). */
+  emitDepth?: number;
 }
 
 export interface InvokeResult {
@@ -37,16 +39,29 @@ export class PluginFailure extends AppError {
   }
 }
 
+/** Publishes an event for a tenant; the event service, bound late (it needs the invoker too). */
+export type EventPublisher = (
+  tenant: { id: string; slug: string },
+  input: { type: string; data: unknown; source: string; depth: number },
+) => Promise<{ event: { id: string }; hookRuns: unknown[] }>;
+
 export interface InvokerDeps {
   sandbox: SandboxPool;
   code: PluginCodeStore;
   secrets: SecretStore;
   recorder: InvocationRecorder;
+  emitLimits: { maxDepth: number; maxPerCall: number };
+  publish?: EventPublisher;
 }
 
 /** The one way the host runs plugin code: sandbox call, ctx relay, outcome → value or error, record. */
 export class Invoker {
   constructor(private readonly deps: InvokerDeps) {}
+
+  /** Events need the invoker (hooks) and the invoker needs events (ctx.emit): bound after both exist. */
+  bindPublisher(publish: EventPublisher): void {
+    this.deps.publish = publish;
+  }
 
   async invoke(install: ActiveInstall, req: InvokeRequest): Promise<InvokeResult> {
     const invocationId = randomUUID();
@@ -62,6 +77,16 @@ export class Invoker {
       secrets: this.deps.secrets,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
       count: () => undefined,
+      emit: {
+        depth: req.emitDepth ?? 0,
+        ...this.deps.emitLimits,
+        count: 0,
+        publish: (type, data, depth) => {
+          if (!this.deps.publish) throw new Error("events are not wired in this process");
+          const tenant = { id: install.tenantId, slug: install.tenantSlug };
+          return this.deps.publish(tenant, { type, data, source: `plugin:${install.slug}`, depth });
+        },
+      },
     };
     const label = req.label ?? req.name;
     let status: InvocationRecord["status"] = "ok";

@@ -5,9 +5,13 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Problem } from "../packaging/problem.ts";
 import { compareRegistrations, validatePackage } from "../packaging/validate-package.ts";
+import type { EventService } from "../events/event-service.ts";
+import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall } from "./active-install.ts";
 import type { InstallRepository } from "./install-repository.ts";
+import type { Invoker } from "./invoker.ts";
+import { runLifecycle } from "./lifecycle.ts";
 import { inspectPackage } from "./plugin-inspector.ts";
 
 export interface UploadResult {
@@ -22,6 +26,9 @@ export interface UploadDeps {
   installs: InstallRepository;
   upload: Config["upload"];
   limits: PlatformLimits;
+  invoker: Invoker;
+  events: EventService;
+  logger: Logger;
 }
 
 type Tenant = { id: string; slug: string };
@@ -58,7 +65,8 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       });
     }).catch(conflictOnRace);
     deps.installs.invalidate(tenant.id);
-    return { install: (await deps.installs.find(tenant, install.id))!, created: true };
+    const installed = await afterChange(deps, tenant, install.id, "onInstall", undefined, "plugin.installed");
+    return { install: installed, created: true };
   }
 
   const current = await deps.prisma.pluginVersion.findUniqueOrThrow({ where: { id: existing.currentVersionId }, select: { version: true } });
@@ -92,7 +100,33 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
   });
   deps.installs.invalidate(tenant.id);
   deps.sandbox.evict(existing.id);
-  return { install: (await deps.installs.find(tenant, existing.id))!, created: false, previousVersion: current.version };
+  const upgraded = await afterChange(deps, tenant, existing.id, "onUpgrade", { from: current.version }, "plugin.upgraded");
+  return { install: upgraded, created: false, previousVersion: current.version };
+}
+
+// The new code's onInstall/onUpgrade runs first; if it fails the install is marked failed with
+// the error (the admin sees it, fixes and re-uploads, or rolls back). Then the platform event.
+async function afterChange(
+  deps: UploadDeps,
+  tenant: Tenant,
+  installId: string,
+  lifecycle: "onInstall" | "onUpgrade",
+  arg: { from: string } | undefined,
+  eventType: string,
+): Promise<ActiveInstall> {
+  let install = (await deps.installs.find(tenant, installId))!;
+  const failure = await runLifecycle(deps.invoker, deps.logger, install, lifecycle, arg);
+  if (failure) {
+    await deps.prisma.install.update({ where: { id: installId }, data: { status: "failed", error: failure } });
+    deps.installs.invalidate(tenant.id);
+    install = (await deps.installs.find(tenant, installId))!;
+  }
+  await deps.events.publish(tenant, {
+    type: eventType,
+    data: { plugin: { id: install.id, slug: install.slug, version: install.version.version, status: install.status }, ...arg },
+    source: "platform",
+  });
+  return install;
 }
 
 // Seed 004: a plugin may depend on others of the same tenant, installed at a matching version.

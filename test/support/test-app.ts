@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo, Server } from "node:net";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -31,7 +32,7 @@ export interface TestTenant {
   admin: string;
   member: string;
   /** fetch against the app with this tenant's admin token (or `token`) and X-Tenant-Slug. */
-  request(method: string, urlPath: string, opts?: { token?: string | null; json?: unknown; body?: BodyInit; headers?: Record<string, string> }): Promise<Response>;
+  request(method: string, urlPath: string, opts?: { token?: string | null; json?: unknown; body?: string | Uint8Array | FormData; headers?: Record<string, string> }): Promise<Response>;
   upload(zip: Buffer, token?: string): Promise<Response>;
 }
 
