@@ -1,4 +1,4 @@
-import { route, HttpError } from "@sbh/sdk";
+import { hook, route, HttpError } from "@sbh/sdk";
 
 route("/ping", { methods: ["GET"] }, async (ctx) => ({
   status: "ok",
@@ -13,4 +13,11 @@ route("/greet/:name", async (ctx, req) => {
   const signature = await ctx.secrets.get("SIGNATURE");
   ctx.log.info("greeted", { name: req.params.name });
   return { message: `${ctx.config.get("greeting")}, ${req.params.name}!`, signed_by: signature ?? null };
+});
+
+// Every new user of the tenant gets a greeting in the plugin log and a hello.greeted event.
+hook("auth.user.created", async (ctx, event) => {
+  const { email } = event.data.user;
+  ctx.log.info(`${ctx.config.get("greeting")}, ${email}!`, { event: event.id });
+  await ctx.emit("hello.greeted", { email });
 });
