@@ -79,6 +79,8 @@ export function errorToHttp(err: unknown): HttpErrorResponse {
       body: { error: { code: err.code, message: err.message, details: err.details ?? null } },
     };
   }
+  // Express's router throws a URIError (status 400, not marked `expose`) for a bad %-escape.
+  if (err instanceof URIError) return errorToHttp(new AppError("invalid_request", "The URL is not validly percent-encoded"));
   const status = httpStatusOf(err);
   if (status === 400 && (err as { type?: string }).type === "entity.parse.failed") {
     return errorToHttp(new AppError("invalid_json"));

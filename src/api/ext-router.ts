@@ -36,9 +36,11 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
   if (!install || install.status !== "enabled" || install.slug !== slug) {
     throw new AppError("plugin_not_found", `No enabled plugin "${slug}" for tenant ${tenant.slug}`);
   }
-  const rest = req.params.rest as string[] | string | undefined;
-  const path = "/" + (Array.isArray(rest) ? rest.join("/") : (rest ?? ""));
-  const found = install.routes.match(req.method, path);
+  // The raw path, split before decoding, so "a%2Fb" stays one segment and "%25" decodes once.
+  const segments = req.path.split("/").filter((x) => x !== "");
+  const rawSegments = segments.slice(segments[0] === "t" ? 4 : 2);
+  const path = "/" + rawSegments.join("/");
+  const found = install.routes.match(req.method, rawSegments);
   if (!found) throw new AppError("route_not_found", `Plugin "${slug}" has no route ${path}`);
   if ("methodNotAllowed" in found) {
     throw new AppError("method_not_allowed", `${path} accepts ${found.methodNotAllowed.join(", ")}`, null, {

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { z } from "zod";
 import { AppError } from "../errors.ts";
@@ -57,7 +58,7 @@ export function verifyToken(token: string, secret: string): Claims {
   let payload: unknown;
   try {
     // The algorithm list is pinned: without it a token could pick `none` or another HMAC size.
-    payload = jwt.verify(token, secret, { algorithms: ["HS256"] });
+    payload = jwt.verify(token, secretKey(secret), { algorithms: ["HS256"] });
   } catch (err) {
     if (err instanceof jwt.TokenExpiredError) {
       throw new AppError("invalid_token", "The token has expired", undefined, { cause: err });
@@ -68,6 +69,19 @@ export function verifyToken(token: string, secret: string): Claims {
   if (!parsed.success) throw new AppError("invalid_token");
   const { sub, tenant, role } = parsed.data;
   return tenant === undefined ? { sub, role } : { sub, tenant, role };
+}
+
+// Given a string, jsonwebtoken first tries to parse it as a public key, which fails slowly
+// (~0.5 ms a verify). A KeyObject made once per secret skips that on the hot path.
+const keys = new Map<string, KeyObject>();
+function secretKey(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, "utf8"));
+    if (keys.size > 16) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 // An empty secret is a wiring bug, not a bad token: fail loudly (500) instead of answering 401.

@@ -54,11 +54,14 @@ export class InstallService {
   async rollback(tenant: Tenant, idOrSlug: string): Promise<{ install: ActiveInstall; from: string }> {
     const before = await this.get(tenant, idOrSlug);
     if (!before.previousVersionId) throw new AppError("no_previous_version");
-    const install = await this.change(tenant, idOrSlug, (i) => ({
-      currentVersionId: i.previousVersionId!,
-      previousVersionId: i.version.id,
-    }));
-    return { install, from: before.version.version };
+    // Compare-and-set: a concurrent upgrade or rollback makes this one a 409, not a mix of both.
+    const { count } = await this.deps.prisma.install.updateMany({
+      where: { id: before.id, currentVersionId: before.version.id, previousVersionId: before.previousVersionId },
+      data: { currentVersionId: before.previousVersionId, previousVersionId: before.version.id },
+    });
+    this.forget(tenant, before);
+    if (count === 0) throw new AppError("version_conflict", "The plugin changed while rolling back; check GET /api/plugins and try again");
+    return { install: await this.get(tenant, before.id), from: before.version.version };
   }
 
   /** Removes the install with its versions, secrets, config and logs. */

@@ -61,21 +61,60 @@ export class InvocationRecorder {
     this.logs = [];
     if (!invocations.length && !logs.length) return;
     const logRows = logs.map((l) => ({
-      installId: l.installId,
-      invocationId: l.invocationId,
+      install_id: l.installId,
+      invocation_id: l.invocationId,
       level: l.line.level,
       message: l.line.message,
-      fields: (l.line.fields ?? undefined) as object | undefined,
-      createdAt: new Date(l.line.at),
+      fields: l.line.fields ?? null,
+      created_at: l.line.at,
+    }));
+    const invocationRows = invocations.map((i) => ({
+      id: i.id,
+      tenant_id: i.tenantId,
+      install_id: i.installId,
+      kind: i.kind,
+      name: i.name,
+      status: i.status,
+      duration_ms: i.durationMs,
+      error: i.error,
+      created_at: i.createdAt.toISOString(),
     }));
     try {
-      if (invocations.length) await this.prisma.invocation.createMany({ data: invocations });
-      if (logRows.length) await this.prisma.pluginLog.createMany({ data: logRows });
+      await this.insert(invocationRows, logRows);
     } catch (err) {
       // Typically an install uninstalled meanwhile (foreign key): keep what still has an owner.
       this.logger.warn({ err }, "batched invocation write failed; retrying row by row");
-      for (const data of invocations) await this.prisma.invocation.create({ data }).catch(() => undefined);
-      for (const data of logRows) await this.prisma.pluginLog.create({ data }).catch(() => undefined);
+      for (const row of invocationRows) await this.insert([row], []).catch(() => undefined);
+      for (const row of logRows) await this.insert([], [row]).catch(() => undefined);
     }
   }
+
+  // One statement per table and batch: Prisma's createMany costs ~1 ms a row on PGlite, which
+  // stalls the event loop that serves routes; json_to_recordset inserts 100 rows in a few ms.
+  private async insert(invocations: object[], logs: object[]): Promise<void> {
+    if (invocations.length) {
+      await this.prisma.$executeRawUnsafe(
+        `INSERT INTO invocations (id, tenant_id, install_id, kind, name, status, duration_ms, error, created_at)
+         SELECT id, tenant_id, install_id, kind, name, status, duration_ms, error, created_at
+         FROM json_to_recordset($1::json) AS x(id uuid, tenant_id uuid, install_id uuid, kind text, name text,
+              status text, duration_ms int, error text, created_at timestamptz)
+         ON CONFLICT (id) DO NOTHING`,
+        toJson(invocations),
+      );
+    }
+    if (logs.length) {
+      await this.prisma.$executeRawUnsafe(
+        `INSERT INTO plugin_logs (install_id, invocation_id, level, message, fields, created_at)
+         SELECT install_id, invocation_id, level, message, fields, created_at
+         FROM json_to_recordset($1::json) AS x(install_id uuid, invocation_id uuid, level text, message text,
+              fields jsonb, created_at timestamptz)`,
+        toJson(logs),
+      );
+    }
+  }
+}
+
+// Postgres text and jsonb cannot hold NUL; a plugin can log one, so it is replaced, not fatal.
+function toJson(rows: object[]): string {
+  return JSON.stringify(rows, (_k, v) => (typeof v === "string" && v.includes("\0") ? v.replaceAll("\0", "\uFFFD") : v));
 }

@@ -11,6 +11,8 @@ import type { SecretStore } from "./secret-store.ts";
 
 // A plugin's return value is bounded before the host parses it.
 const MAX_RESULT_CHARS = 4 * 1024 * 1024;
+// …and its nesting: the host's own JSON.stringify (res.json) recurses and would overflow.
+const MAX_RESULT_DEPTH = 512;
 
 export interface InvokeRequest {
   kind: CallKind;
@@ -156,7 +158,11 @@ function decode(json: string): { value: unknown; response?: InvokeResult["respon
   if (json.length > MAX_RESULT_CHARS) {
     throw new PluginFailure({ name: "BadResponse", message: `the return value is larger than ${MAX_RESULT_CHARS} characters` });
   }
-  const parsed = JSON.parse(json) as { ok: boolean; value?: unknown; response?: InvokeResult["response"]; error?: PluginErrorRecord };
+  if (nestingDepth(json) > MAX_RESULT_DEPTH) {
+    throw new PluginFailure({ name: "BadResponse", message: `the return value is nested deeper than ${MAX_RESULT_DEPTH} levels` });
+  }
+  const parsed = JSON.parse(json) as { ok: boolean; value?: unknown; response?: InvokeResult["response"]; error?: PluginErrorRecord } | null;
+  if (typeof parsed !== "object" || parsed === null) throw new PluginFailure({ name: "BadResponse", message: "the sandbox answered with no result" });
   if (!parsed.ok) throw new PluginFailure(parsed.error ?? { name: "Error", message: "unknown failure" });
   return { value: parsed.value, response: parsed.response };
 }
@@ -169,4 +175,22 @@ function describeFailure(err: unknown): [InvocationRecord["status"], string] {
     if (err.code === "sandbox_unavailable") return ["crashed", err.message];
   }
   return ["error", err instanceof Error ? err.message : String(err)];
+}
+
+/** Deepest bracket nesting of a JSON text, without recursion (strings skipped). */
+function nestingDepth(json: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
 }

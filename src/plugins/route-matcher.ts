@@ -25,8 +25,16 @@ export class RouteMatcher {
     this.compiled = routes.map((route, index) => ({ index, route, segments: split(route.path) }));
   }
 
-  match(method: string, path: string): MatchResult {
-    const parts = split(path);
+  /** `rawSegments` are the request path's segments still percent-encoded; each is decoded once here. */
+  match(method: string, rawSegments: string[]): MatchResult {
+    const parts: string[] = [];
+    for (const raw of rawSegments) {
+      try {
+        parts.push(decodeURIComponent(raw));
+      } catch {
+        return null; // malformed percent-encoding never matches
+      }
+    }
     const allowed = new Set<string>();
     for (const c of this.compiled) {
       const params = matchSegments(c.segments, parts);
@@ -49,11 +57,7 @@ function matchSegments(pattern: string[], parts: string[]): Record<string, strin
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i];
     if (p.startsWith(":")) {
-      try {
-        params[p.slice(1)] = decodeURIComponent(parts[i]);
-      } catch {
-        return null; // malformed percent-encoding never matches
-      }
+      params[p.slice(1)] = parts[i];
     } else if (p !== parts[i]) {
       return null;
     }

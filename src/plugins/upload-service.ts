@@ -88,8 +88,10 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
   }
   await deps.prisma.$transaction(async (tx) => {
     const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
-    await tx.install.update({
-      where: { id: existing.id },
+    // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
+    // the one that lost the race gets a 409 and writes nothing.
+    const { count } = await tx.install.updateMany({
+      where: { id: existing.id, currentVersionId: existing.currentVersionId },
       data: {
         currentVersionId: versionId,
         previousVersionId: existing.currentVersionId,
@@ -97,6 +99,7 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
         error: null,
       },
     });
+    if (count === 0) throw new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
   });
   deps.installs.invalidate(tenant.id);
   deps.sandbox.evict(existing.id);

@@ -38,10 +38,11 @@ export class SandboxPool {
     for (const p of this.procs) p.evict(keyPrefix);
   }
 
-  stats(): { processes: number; restarts: number; isolates: number; evicted: number } {
+  stats(): { processes: number; restarts: number; retired: number; isolates: number; evicted: number } {
     return {
       processes: this.procs.length,
       restarts: this.procs.reduce((n, p) => n + p.restarts, 0),
+      retired: this.procs.reduce((n, p) => n + p.retired, 0),
       isolates: this.procs.reduce((n, p) => n + p.isolates, 0),
       evicted: this.procs.reduce((n, p) => n + p.evicted, 0),
     };

@@ -36,6 +36,8 @@ export interface SandboxProcessOptions {
 
 interface Pending {
   req: SandboxRequest;
+  /** The process the call was sent to (a retired one keeps serving what it had). */
+  child?: ChildProcess;
   resolve: (r: SandboxResult) => void;
   reject: (e: unknown) => void;
   watchdog: NodeJS.Timeout;
@@ -49,16 +51,26 @@ const ENTRY = new URL(`./child/sandbox-main${import.meta.url.endsWith(".ts") ? "
  * deadline plus a grace (a catastrophic OOM hangs the process beyond any in-isolate timeout);
  * it then restarts itself. Calls in flight on a killed process fail with 503, the overdue one
  * with 504; nothing else is lost.
+ *
+ * A call that timed out inside the process may have left native work running (a runaway
+ * allocation outlives its disposed isolate and later aborts the process). So the process that
+ * reported the timeout is retired: new calls go to a fresh one, and the old one is killed once
+ * the calls it already had are answered.
  */
 export class SandboxProcess {
   private child?: ChildProcess;
   private ready?: Promise<void>;
   private readonly pending = new Map<number, Pending>();
-  private readonly sentCode = new Set<string>();
+  private readonly retiring = new Set<ChildProcess>();
+  /** Plugin versions whose code each process already has. */
+  private readonly sentCode = new WeakMap<ChildProcess, Set<string>>();
   private seq = 0;
   private closing = false;
   private recentRestarts: number[] = [];
+  /** Processes replaced because they crashed or were killed. */
   restarts = 0;
+  /** Processes replaced (gracefully) after reporting a timeout. */
+  retired = 0;
   isolates = 0;
   evicted = 0;
 
@@ -90,18 +102,31 @@ export class SandboxProcess {
 
   async close(): Promise<void> {
     this.closing = true;
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
+    const children = [this.child, ...this.retiring].filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
+    await Promise.all(
+      children.map((child) => {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        return exited;
+      }),
+    );
   }
 
   private async send(id: number, req: SandboxRequest, withCode: boolean): Promise<void> {
-    const code = withCode || !this.sentCode.has(req.versionId) ? await req.code() : undefined;
-    if (code) this.sentCode.add(req.versionId);
-    if (!this.pending.has(id) || !this.child?.connected) return;
-    this.child.send({
+    const p = this.pending.get(id);
+    if (!p) return;
+    if (!p.child) {
+      await this.start();
+      p.child = this.child;
+    }
+    const child = p.child;
+    if (!child) return; // it died meanwhile: onExit has settled the call or the watchdog will
+    let sent = this.sentCode.get(child);
+    if (!sent) this.sentCode.set(child, (sent = new Set()));
+    const code = withCode || !sent.has(req.versionId) ? await req.code() : undefined;
+    if (code) sent.add(req.versionId);
+    if (!this.pending.has(id) || !child.connected) return;
+    child.send({
       t: "call",
       id,
       key: req.key,
@@ -131,12 +156,11 @@ export class SandboxProcess {
       },
     });
     this.child = child;
-    this.sentCode.clear();
     const log = this.opts.logger.child({ sandbox: this.index, pid: child.pid });
     const forward = (level: "warn" | "info") => (chunk: Buffer) => log[level]({ output: chunk.toString().slice(0, 2000) }, "sandbox output");
     child.stdout?.on("data", forward("info"));
     child.stderr?.on("data", forward("warn"));
-    child.on("message", (msg: SandboxMessage) => this.onMessage(msg));
+    child.on("message", (msg: SandboxMessage) => this.onMessage(child, msg));
     child.on("exit", (code, signal) => this.onExit(child, code, signal));
     return new Promise<void>((resolve, reject) => {
       const onReady = (msg: SandboxMessage) => {
@@ -149,7 +173,7 @@ export class SandboxProcess {
     });
   }
 
-  private onMessage(msg: SandboxMessage): void {
+  private onMessage(child: ChildProcess, msg: SandboxMessage): void {
     switch (msg.t) {
       case "result": {
         const p = this.pending.get(msg.id);
@@ -159,14 +183,16 @@ export class SandboxProcess {
           return;
         }
         this.settle(msg.id, { outcome: msg.outcome, logs: msg.logs, durationMs: msg.durationMs });
+        if (msg.outcome.status === "timeout" && child === this.child) this.retire(child);
+        else if (this.retiring.has(child)) this.killIfDrained(child);
         return;
       }
       case "cap":
-        void this.answerCap(msg.capId, msg.callId, msg.method, msg.argsJson);
+        void this.answerCap(child, msg.capId, msg.callId, msg.method, msg.argsJson);
         return;
       case "fatal":
         this.opts.logger.error({ sandbox: this.index, reason: msg.message }, "sandbox process lost control of an isolate; killing it");
-        this.child?.kill("SIGKILL");
+        child.kill("SIGKILL");
         return;
       case "stats":
         this.isolates = msg.isolates;
@@ -175,7 +201,7 @@ export class SandboxProcess {
     }
   }
 
-  private async answerCap(capId: number, callId: number, method: string, argsJson: string): Promise<void> {
+  private async answerCap(child: ChildProcess, capId: number, callId: number, method: string, argsJson: string): Promise<void> {
     const p = this.pending.get(callId);
     let json: string;
     try {
@@ -188,7 +214,7 @@ export class SandboxProcess {
       const e = err as { name?: string; message?: string; code?: string };
       json = JSON.stringify({ ok: false, error: { name: e?.name ?? "Error", message: e?.message ?? String(err), code: e?.code } });
     }
-    if (this.child?.connected) this.child.send({ t: "cap-reply", capId, json });
+    if (child.connected) child.send({ t: "cap-reply", capId, json });
   }
 
   private overrun(id: number): void {
@@ -196,14 +222,31 @@ export class SandboxProcess {
     if (!p) return;
     p.overdue = true;
     this.opts.logger.warn({ sandbox: this.index, kind: p.req.kind, name: p.req.name }, "sandbox call overran its deadline; killing the process");
-    this.child?.kill("SIGKILL");
+    (p.child ?? this.child)?.kill("SIGKILL");
+  }
+
+  /** New calls go to a fresh process from now on; this one goes once its calls are answered. */
+  private retire(child: ChildProcess): void {
+    this.opts.logger.info({ sandbox: this.index, pid: child.pid }, "sandbox process retired after a timeout");
+    this.retiring.add(child);
+    this.child = undefined;
+    this.ready = undefined;
+    this.retired++;
+    void this.start().catch((err) => this.opts.logger.error({ err }, "sandbox start failed"));
+    this.killIfDrained(child);
+  }
+
+  private killIfDrained(child: ChildProcess): void {
+    for (const p of this.pending.values()) if (p.child === child) return;
+    child.kill("SIGKILL");
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (child !== this.child) return;
     for (const [id, p] of this.pending) {
+      if ((p.child ?? this.child) !== child) continue;
       this.settle(id, undefined, p.overdue ? new AppError("plugin_timeout") : new AppError("sandbox_unavailable"));
     }
+    if (this.retiring.delete(child) || child !== this.child) return;
     this.ready = undefined;
     this.child = undefined;
     if (this.closing) return;

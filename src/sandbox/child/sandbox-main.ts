@@ -18,13 +18,25 @@ let capSeq = 0;
 const pool = new IsolatePool({
   idleMs,
   maxIsolates,
+  // Called from inside an isolate: check every value, and never throw or reject, since an
+  // unhandled rejection here would take the whole process (every tenant's calls) down.
   relay: (callId, method, argsJson) =>
     new Promise<string>((resolve) => {
+      if (typeof callId !== "number" || typeof method !== "string" || typeof argsJson !== "string") {
+        resolve(JSON.stringify({ ok: false, error: { name: "TypeError", message: "malformed ctx call" } }));
+        return;
+      }
       const capId = ++capSeq;
       caps.set(capId, resolve);
-      send({ t: "cap", capId, callId, method, argsJson: String(argsJson) });
+      try {
+        send({ t: "cap", capId, callId, method, argsJson });
+      } catch (err) {
+        caps.delete(capId);
+        resolve(JSON.stringify({ ok: false, error: { name: "Error", message: `ctx call could not be relayed: ${(err as Error).message}` } }));
+      }
     }),
   sink: (callId, line) => {
+    if (callId !== null && typeof callId !== "number") return;
     const bucket = callId === null ? undefined : logs.get(callId);
     if (!bucket) return; // a log after its call ended has nowhere to go
     if (bucket.lines.length < MAX_LOG_LINES) bucket.lines.push(line);

@@ -13,6 +13,12 @@ const ErrorCtor = Error;
 const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
 
+// isolated-vm reads inherited properties of its option objects, so a plugin that sets
+// Object.prototype.promise would change how the relays transfer values. These have no prototype.
+const opts = (o) => freeze(Object.assign(Object.create(null), o));
+const CAP_OPTIONS = opts({ arguments: opts({ copy: true }), result: opts({ promise: true, copy: true }) });
+const LOG_OPTIONS = opts({ arguments: opts({ copy: true }) });
+
 const registry = {
   hooks: new Map(),
   routes: [],
@@ -112,10 +118,7 @@ defineProperty(globalThis, "__sbh_sdk", {
 // --- host relays -------------------------------------------------------------------------
 
 async function callHost(callId, method, args) {
-  const raw = await capRef.apply(undefined, [callId, method, stringify(args === undefined ? [] : args)], {
-    arguments: { copy: true },
-    result: { promise: true, copy: true },
-  });
+  const raw = await capRef.apply(undefined, [callId, method, stringify(args === undefined ? [] : args)], CAP_OPTIONS);
   const reply = parse(raw);
   if (reply.ok) return reply.value;
   const err = reply.error.name === "PermissionDenied" ? new PermissionDenied(reply.error.message) : new ErrorCtor(reply.error.message);
@@ -134,7 +137,7 @@ function sendLog(callId, level, message, fields) {
   if (fields !== undefined) {
     try { f = stringify(fields); } catch { f = null; }
   }
-  logRef.applyIgnored(undefined, [callId, level, toText(message), f], { arguments: { copy: true } });
+  logRef.applyIgnored(undefined, [callId, level, toText(message), f], LOG_OPTIONS);
 }
 
 // console.* has no ctx, so it is attributed to the newest call still running in this isolate;
@@ -220,10 +223,17 @@ function errorRecord(err) {
   return { name: "Error", message: toText(err) };
 }
 
+function checkSendable(value) {
+  const t = typeof value;
+  if (t === "function" || t === "symbol" || t === "bigint") throw new TypeError("a " + t + " is not JSON");
+}
+
 function encode(value) {
   if (value instanceof JsonResponse) {
+    checkSendable(value.body);
     return stringify({ ok: true, value: value.body === undefined ? null : value.body, response: { status: value.status, headers: value.headers } });
   }
+  checkSendable(value);
   return stringify({ ok: true, value: value === undefined ? null : value });
 }
 

@@ -1,0 +1,54 @@
+// `npm run bench`: the DESIGN §8 numbers one run can measure on one machine, as ratios against
+// a baseline measured the same way in the same run. Prints a table and writes
+// bench/results/latest.json. `--quick` shortens every phase (a smoke run, not a measurement).
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { coldStartBench } from "./cold-start.ts";
+import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
+import { routeBench, type RoutePhase } from "./route-bench.ts";
+
+const quick = process.argv.includes("--quick");
+const s = (seconds: number) => (quick ? Math.min(seconds, 1) : seconds) * 1000;
+
+const PHASES: RoutePhase[] = [
+  // Saturation at fixed concurrency: the throughput ratio. Latency here is mostly queueing
+  // (32 ÷ throughput), so its p99 difference mirrors the throughput gap.
+  { kind: "closed", concurrency: 32, warmupMs: s(2), durationMs: s(8), sliceMs: s(2) },
+  // One request at a time: the latency the /ext path adds when nothing queues.
+  { kind: "closed", concurrency: 1, warmupMs: s(1), durationMs: s(6), sliceMs: s(2) },
+  // Equal offered load on both, well below saturation: the p99 a loaded-but-healthy node adds.
+  { kind: "rate", fractionOfExt: 0.5, connections: 32, warmupMs: s(1), durationMs: s(6), sliceMs: s(2) },
+];
+const COLD_SAMPLES = quick ? 20 : 200;
+
+const progress = (line: string) => process.stderr.write(`· ${line}\n`);
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+
+  const route = await routeBench(PHASES, progress);
+  progress(`isolate cold start: ${COLD_SAMPLES} warm calls, ${COLD_SAMPLES} evict + call, ${COLD_SAMPLES} new keys`);
+  const coldStart = await coldStartBench(COLD_SAMPLES);
+
+  const report: BenchReport = {
+    startedAt,
+    totalSeconds: (performance.now() - started) / 1000,
+    machine,
+    route,
+    coldStart,
+    goals: goals(route, coldStart),
+  };
+  process.stdout.write(formatReport(report));
+  const out = path.join(import.meta.dirname, "results", quick ? "quick.json" : "latest.json");
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`Results written to ${path.relative(process.cwd(), out)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
