@@ -74,7 +74,6 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
       label: `${req.method} ${route.path}`,
       args: [request],
       userId: caller.role === "anonymous" ? null : caller.userId,
-      request,
     });
     const status = result.response?.status ?? 200;
     res.status(Number.isInteger(status) && status >= 200 && status <= 599 ? status : 200);

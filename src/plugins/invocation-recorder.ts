@@ -23,6 +23,8 @@ export class InvocationRecorder {
   private logs: { installId: string; invocationId: string | null; line: LogLine }[] = [];
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** Successful route calls that logged nothing, per install (see Invoker). */
+  readonly quietCalls = new Map<string, number>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -34,6 +36,10 @@ export class InvocationRecorder {
     this.invocations.push(invocation);
     for (const line of lines) this.logs.push({ installId: invocation.installId, invocationId: invocation.id, line });
     this.schedule();
+  }
+
+  countQuiet(installId: string): void {
+    this.quietCalls.set(installId, (this.quietCalls.get(installId) ?? 0) + 1);
   }
 
   /** A plugin log line outside any invocation (e.g. a denial noticed by the host). */

@@ -21,7 +21,6 @@ export interface InvokeRequest {
   label?: string;
   args: unknown[];
   userId?: string | null;
-  request?: unknown;
   timeoutMs?: number;
   /** Depth of events this call emits (a hook passes its event's depth + 1). */
   emitDepth?: number;
@@ -107,7 +106,6 @@ export class Invoker {
           tenantId: install.tenantSlug,
           userId: req.userId ?? null,
           plugin: { slug: install.slug, version: install.version.version, installId: install.id },
-          request: req.request,
           config: effectiveConfig(install),
         },
         code: () => this.deps.code.get(install.version.id),
@@ -136,7 +134,12 @@ export class Invoker {
       }
       throw err;
     } finally {
-      this.deps.recorder.record(
+      const lines = [...logs, ...hostLogs];
+      // A route call that succeeded and logged nothing is counted, not stored row by row: at
+      // hundreds of calls a second the rows would cost more than the calls. Failures, calls that
+      // log, and every hook, job and lifecycle run are stored.
+      if (status === "ok" && lines.length === 0 && req.kind === "route") this.deps.recorder.countQuiet(install.id);
+      else this.deps.recorder.record(
         {
           id: invocationId,
           tenantId: install.tenantId,
@@ -148,7 +151,7 @@ export class Invoker {
           error: errorText,
           createdAt: new Date(started),
         },
-        [...logs, ...hostLogs],
+        lines,
       );
     }
   }

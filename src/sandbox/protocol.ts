@@ -15,7 +15,6 @@ export interface CallInfo {
   tenantId: string;
   userId: string | null;
   plugin: { slug: string; version: string; installId: string };
-  request?: unknown;
   config: Record<string, unknown>;
 }
 

@@ -165,7 +165,7 @@ function relayGroup(callId, prefix, names) {
   return freeze(group);
 }
 
-function makeCtx(callId, info) {
+function makeCtx(callId, info, request) {
   const config = info.config || {};
   const log = {};
   for (const level of ["debug", "info", "warn", "error"]) log[level] = (msg, fields) => sendLog(callId, level, msg, fields);
@@ -173,7 +173,7 @@ function makeCtx(callId, info) {
     tenantId: info.tenantId,
     userId: info.userId === undefined ? null : info.userId,
     plugin: freeze({ ...info.plugin }),
-    request: info.request === undefined ? null : info.request,
+    request: request === undefined ? null : request,
     secrets: freeze({ get: (name) => callHost(callId, "secrets.get", [name]) }),
     config: freeze({
       get: (key) => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined),
@@ -241,8 +241,9 @@ return async function dispatch(callId, kind, name, argsJson, infoJson) {
   if (kind === "describe") return stringify({ ok: true, value: describe() });
   const handler = findHandler(kind, name);
   if (!handler) return stringify({ ok: false, error: { name: "NoHandler", message: "no " + kind + " handler for " + name } });
-  const ctx = makeCtx(callId, parse(infoJson));
   const args = parse(argsJson);
+  // A route's request is its first argument; it crosses the boundary once, not twice.
+  const ctx = makeCtx(callId, parse(infoJson), kind === "route" ? args[0] : undefined);
   running.push(callId);
   try {
     const value = await handler(ctx, ...args);
