@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { coldStartBench } from "./cold-start.ts";
+import { eventBench } from "./event-bench.ts";
 import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
 import { routeBench, type RoutePhase } from "./route-bench.ts";
 
@@ -21,6 +22,7 @@ const PHASES: RoutePhase[] = [
   { kind: "rate", fractionOfExt: 0.5, connections: 32, warmupMs: s(1), durationMs: s(6), sliceMs: s(2) },
 ];
 const COLD_SAMPLES = quick ? 20 : 200;
+const EVENTS = quick ? 20 : 300;
 
 const progress = (line: string) => process.stderr.write(`· ${line}\n`);
 
@@ -32,6 +34,8 @@ async function main(): Promise<void> {
   const route = await routeBench(PHASES, progress);
   progress(`isolate cold start: ${COLD_SAMPLES} warm calls, ${COLD_SAMPLES} evict + call, ${COLD_SAMPLES} new keys`);
   const coldStart = await coldStartBench(COLD_SAMPLES);
+  progress(`event → hook: ${EVENTS} events × 10 installs, embedded then BullMQ`);
+  const events = await eventBench(EVENTS);
 
   const report: BenchReport = {
     startedAt,
@@ -39,7 +43,8 @@ async function main(): Promise<void> {
     machine,
     route,
     coldStart,
-    goals: goals(route, coldStart),
+    events,
+    goals: goals(route, coldStart, events),
   };
   process.stdout.write(formatReport(report));
   const out = path.join(import.meta.dirname, "results", quick ? "quick.json" : "latest.json");

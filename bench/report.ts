@@ -1,3 +1,4 @@
+import type { EventBenchResult } from "./event-bench.ts";
 import os from "node:os";
 import type { ColdStartResult, Distribution } from "./cold-start.ts";
 import type { RouteBenchResult, ServerRun } from "./route-bench.ts";
@@ -25,6 +26,7 @@ export interface BenchReport {
   machine: Machine;
   route: RouteBenchResult;
   coldStart: ColdStartResult;
+  events: EventBenchResult[];
   goals: Goal[];
 }
 
@@ -44,7 +46,7 @@ export function machineInfo(): Machine {
 }
 
 /** The §8 numbers this run can check, each against its target. */
-export function goals(route: RouteBenchResult, cold: ColdStartResult): Goal[] {
+export function goals(route: RouteBenchResult, cold: ColdStartResult, events: EventBenchResult[] = []): Goal[] {
   const out: Goal[] = [];
   const closed = route.pairs.filter((p) => p.kind === "closed");
   const loaded = closed.reduce((a, b) => (b.concurrency > a.concurrency ? b : a));
@@ -59,6 +61,11 @@ export function goals(route: RouteBenchResult, cold: ColdStartResult): Goal[] {
   out.push({ name: `/ext p50 added latency (${idle.label}), for reference`, target: "≤ 2 ms", value: added, unit: "ms", pass: added <= 2 });
   out.push({ name: "isolate cold start, median (evict + call)", target: "≤ 5 ms", value: cold.coldAfterEvict.median, unit: "ms", pass: cold.coldAfterEvict.median <= 5 });
   out.push({ name: "isolate cold start, median (new install key)", target: "≤ 5 ms", value: cold.coldNewKey.median, unit: "ms", pass: cold.coldNewKey.median <= 5 });
+  const embedded = events.find((e) => e.engine === "embedded" && e.hookRunsPerSecond !== undefined);
+  if (embedded) {
+    const v = embedded.hookRunsPerSecond!;
+    out.push({ name: "event → hook runs/s (embedded)", target: "≥ 5000", value: v, unit: "/s", pass: v >= 5000 });
+  }
   return out;
 }
 
@@ -74,6 +81,8 @@ export function formatReport(r: BenchReport): string {
   lines.push("");
   lines.push(...coldSection(r.coldStart));
   lines.push("");
+  lines.push(...eventSection(r.events));
+  lines.push("");
   lines.push("Goals (DESIGN §8)");
   lines.push(
     ...table(
@@ -84,6 +93,18 @@ export function formatReport(r: BenchReport): string {
   );
   lines.push("");
   return lines.join("\n");
+}
+
+function eventSection(events: EventBenchResult[]): string[] {
+  const lines = ["Event → hook — events published 16 at a time to 10 installs of one tenant that hook them; runs/s from the first",
+    "publish until every run is recorded; publish→handler: the hook's own clock minus the event's occurred_at"];
+  const rows = events.map((e) =>
+    e.skipped
+      ? [e.engine, "skipped", e.skipped, "", "", ""]
+      : [e.engine, String(e.hookRuns), e.seconds!.toFixed(2), e.hookRunsPerSecond!.toFixed(0), e.publishToHandlerMs!.p50.toFixed(1), e.publishToHandlerMs!.p99.toFixed(1)],
+  );
+  lines.push(...table(["engine", "hook runs", "seconds", "runs/s", "publish→handler p50 ms", "p99 ms"], rows, 2));
+  return lines;
 }
 
 function routeSection(route: RouteBenchResult): string[] {
