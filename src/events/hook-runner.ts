@@ -1,3 +1,4 @@
+import { Batcher } from "../execution/batcher.ts";
 import type { Executor } from "../execution/executor.ts";
 import { workKey } from "../execution/executor.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
@@ -17,16 +18,34 @@ const NOT_RETRIED = new Set(["EmitLimit"]);
  * that is no longer pending is left alone (at-least-once delivery, idempotent bookkeeping).
  */
 export class HookRunner {
+  // Runs arriving together are read with one query and finished with one statement: per-row
+  // statements cap throughput at a few hundred runs a second on the embedded database.
+  private readonly loader: Batcher<string, LoadedRun | undefined>;
+  private readonly finisher: Batcher<Finish, undefined>;
+
   constructor(
     private readonly deps: { prisma: PrismaClient; installs: InstallRepository; invoker: Invoker; executor: Executor; logger: Logger },
-  ) {}
+  ) {
+    this.loader = new Batcher(async (ids) => {
+      const rows = await loadRuns(deps.prisma, ids);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id));
+    }, { maxSize: 200, delayMs: 2 });
+    this.finisher = new Batcher(async (rows) => {
+      await deps.prisma.$executeRawUnsafe(
+        `UPDATE hook_runs h SET status = x.status, attempts = x.attempts, error = x.error,
+                duration_ms = x.duration_ms, finished_at = now()
+         FROM json_to_recordset($1::json) AS x(id uuid, status text, attempts int, error text, duration_ms int)
+         WHERE h.id = x.id AND h.status = 'pending'`,
+        JSON.stringify(rows.map((r) => ({ id: r.id, status: r.status, attempts: r.attempts, error: r.error?.replaceAll("\0", "\uFFFD") ?? null, duration_ms: r.durationMs }))),
+      );
+      return rows.map(() => undefined);
+    }, { maxSize: 200, delayMs: 2 });
+  }
 
   async run(id: string): Promise<void> {
     const { prisma } = this.deps;
-    const run = await prisma.hookRun.findUnique({
-      where: { id },
-      include: { event: { include: { tenant: { select: { slug: true } } } } },
-    });
+    const run = await this.loader.add(id);
     if (!run || run.status !== "pending") return;
     const tenant = { id: run.tenantId, slug: run.event.tenant.slug };
     const install = await this.deps.installs.find(tenant, run.installId);
@@ -70,12 +89,26 @@ export class HookRunner {
     }
   }
 
-  private async finish(id: string, r: { status: string; attempts: number; error: string | null; durationMs: number | null }): Promise<void> {
-    await this.deps.prisma.hookRun.updateMany({
-      where: { id, status: "pending" },
-      data: { status: r.status, attempts: r.attempts, error: r.error, durationMs: r.durationMs, finishedAt: new Date() },
-    });
+  /** Ends a run (only if still pending, so a duplicate delivery cannot overwrite an outcome). */
+  private async finish(id: string, r: Omit<Finish, "id">): Promise<void> {
+    await this.finisher.add({ id, ...r });
   }
+}
+
+function loadRuns(prisma: PrismaClient, ids: string[]) {
+  return prisma.hookRun.findMany({
+    where: { id: { in: ids } },
+    include: { event: { include: { tenant: { select: { slug: true } } } } },
+  });
+}
+type LoadedRun = Awaited<ReturnType<typeof loadRuns>>[number];
+
+interface Finish {
+  id: string;
+  status: string;
+  attempts: number;
+  error: string | null;
+  durationMs: number | null;
 }
 
 /** `backoff_seconds` doubled per attempt, ±20 % jitter so retries of one burst spread out. */
