@@ -81,7 +81,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     });
     await sweeper.start();
   }
-  const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger });
+  const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger, flushLogs: () => recorder.flush() });
   return {
     config,
     logger,

@@ -37,8 +37,10 @@ export class BullmqExecutor implements Executor {
       jobId: opts.dedupeKey,
       delay: opts.delayMs && opts.delayMs > 0 ? Math.round(opts.delayMs) : undefined,
       attempts: 1,
+      // Nothing is kept once a job ended: a kept job would make the outbox sweep's re-add under
+      // the same id a silent no-op. Outcomes live in the database, not in Redis.
       removeOnComplete: true,
-      removeOnFail: 1000,
+      removeOnFail: true,
     });
   }
 
@@ -49,6 +51,11 @@ export class BullmqExecutor implements Executor {
       connection: this.workerConnection,
       prefix: this.opts.prefix,
       concurrency: this.opts.concurrency ?? 32,
+      // A killed worker's jobs come back after the lock lapses (the lock is renewed every
+      // lockDuration/2 while a job runs, so long hooks are not affected).
+      lockDuration: 10_000,
+      stalledInterval: 3_000,
+      maxStalledCount: 3,
     });
     this.worker.on("error", (err) => this.opts.logger.warn({ err: err.message }, "bullmq worker error"));
     await this.worker.waitUntilReady();

@@ -18,6 +18,8 @@ export interface InstallServiceDeps {
   invoker: Invoker;
   events: EventService;
   logger: Logger;
+  /** Written before an uninstall deletes the install, so onUninstall's own log lines land. */
+  flushLogs: () => Promise<void>;
 }
 
 /** Everything an admin does to an existing install besides uploading. */
@@ -69,6 +71,7 @@ export class InstallService {
     const install = await this.get(tenant, idOrSlug);
     // A failing onUninstall is logged to the plugin's log; the uninstall goes on.
     if (install.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, install, "onUninstall");
+    await this.deps.flushLogs();
     await this.deps.prisma.$transaction([
       this.deps.prisma.install.delete({ where: { id: install.id } }),
       this.deps.prisma.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } }),

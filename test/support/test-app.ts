@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
@@ -9,11 +10,41 @@ import { signToken, type Role } from "../../src/auth/tokens.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createServices, type Services } from "../../src/services.ts";
+import { Redis } from "ioredis";
+import { redisUrl } from "./services.ts";
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./test-database.ts";
 import { zipDirectory } from "./zip-builder.ts";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/plugins");
 export const EXAMPLES = path.resolve(import.meta.dirname, "../../plugins-examples");
+const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
+
+/** Where background work runs: in the API process (embedded), or BullMQ on Redis with workers. */
+export type Engine = "embedded" | "bullmq";
+
+export interface StartTestAppOptions {
+  db?: DatabaseKind;
+  env?: Record<string, string>;
+  /**
+   * "bullmq": Postgres, REDIS_URL=TEST_REDIS_URL and a QUEUE_PREFIX of its own; the HTTP
+   * services run with role "api" (enqueue only) and a second, in-process services instance
+   * with role "worker" consumes, sharing the database.
+   */
+  engine?: Engine;
+  /** bullmq only: false starts no in-process worker (use spawnWorker or startConsumer). */
+  worker?: boolean;
+}
+
+/** A real `src/worker.ts` process started by spawnWorker. */
+export interface WorkerProcess {
+  pid: number;
+  /** Sends `signal` (default SIGTERM) to the worker process. */
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What the process wrote on stdout and stderr so far. */
+  output(): string;
+}
 
 export interface TestApp {
   services: Services;
@@ -23,6 +54,25 @@ export interface TestApp {
   /** A fresh tenant (unique slug) with admin and member tokens. */
   tenant(prefix?: string): Promise<TestTenant>;
   platformToken(): string;
+  /** "embedded" unless started with engine "bullmq". */
+  engine: Engine;
+  /** The services that run hooks: `services` (embedded), the in-process worker (bullmq), or undefined. */
+  consumer?: Services;
+  /** bullmq: the Redis key prefix of this app's queue. */
+  queuePrefix?: string;
+  /** Postgres URL of this app's database (undefined on PGlite). */
+  databaseUrl?: string;
+  /**
+   * Another services instance on the same database that consumes background work, as a
+   * restarted process would: role "all" (embedded) or "worker" (bullmq). Closed by close().
+   */
+  startConsumer(env?: Record<string, string>): Promise<Services>;
+  /**
+   * bullmq only: a real worker process (`node --no-node-snapshot --import tsx src/worker.ts`)
+   * on this app's database, Redis prefix and keys. `env` adds or overrides variables.
+   * Killed by close() if still running.
+   */
+  spawnWorker(env?: Record<string, string>): Promise<WorkerProcess>;
   close(): Promise<void>;
 }
 
@@ -40,24 +90,65 @@ export interface TestTenant {
  * A whole platform on a fresh database, listening on 127.0.0.1 with a random port: the same
  * services, sandbox processes and HTTP stack `npm start` runs. `env` overrides config keys.
  */
-export async function startTestApp(opts: { db?: DatabaseKind; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(opts: StartTestAppOptions = {}): Promise<TestApp> {
+  const engine: Engine = opts.engine ?? "embedded";
   const dataDir = mkdtempSync(path.join(tmpdir(), "sbh-test-"));
-  const config = loadConfig({
+  const queuePrefix = engine === "bullmq" ? `sbhtest-${randomBytes(6).toString("hex")}` : undefined;
+  const baseEnv: Record<string, string> = {
     NODE_ENV: "test",
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     SANDBOX_PROCESSES: "2",
+    ...(engine === "bullmq"
+      ? {
+          REDIS_URL: redisUrl(),
+          QUEUE_PREFIX: queuePrefix!,
+          // Explicit keys, so that worker processes started later agree with this app.
+          JWT_SECRET: randomBytes(24).toString("hex"),
+          SECRETS_KEY: randomBytes(32).toString("hex"),
+        }
+      : {}),
     ...opts.env,
-  });
-  const testDb: TestDatabase = await createTestDatabase(opts.db ?? "pglite");
-  const services = await createServices(config, createLogger(config.logLevel), { db: testDb.db });
-  const server: Server = buildApp(services).listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
+  };
+  const config = loadConfig(baseEnv);
+  const logger = createLogger(config.logLevel);
+  const testDb: TestDatabase = await createTestDatabase(engine === "bullmq" ? "postgres" : (opts.db ?? "pglite"));
+  const extra: Services[] = [];
+  const workers: WorkerProcess[] = [];
+  let services: Services | undefined;
+  let server: Server | undefined;
+  const cleanup = async () => {
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((r) => server!.close(r));
+    }
+    for (const w of workers) w.kill("SIGKILL");
+    await Promise.all(workers.map((w) => w.exited));
+    for (const s of extra.splice(0).reverse()) await s.close().catch(() => undefined);
+    await services?.close();
+    if (queuePrefix) await deleteRedisKeys(redisUrl(), queuePrefix);
+    await testDb.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  let consumer: Services | undefined;
+  try {
+    services = await createServices(config, logger, { db: testDb.db, ...(engine === "bullmq" ? { role: "api" as const } : {}) });
+    if (engine === "embedded") consumer = services;
+    else if (opts.worker !== false) {
+      consumer = await createServices(config, logger, { db: testDb.db, role: "worker" });
+      extra.push(consumer);
+    }
+    server = buildApp(services).listen(0, "127.0.0.1");
+    await new Promise((r) => server!.once("listening", r));
+  } catch (err) {
+    await cleanup().catch(() => undefined);
+    throw err;
+  }
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const tenant = async (prefix = "t"): Promise<TestTenant> => {
     const slug = `${prefix}-${randomBytes(4).toString("hex")}`;
-    const row = await services.db.prisma.tenant.create({ data: { slug, name: slug } });
+    const row = await services!.db.prisma.tenant.create({ data: { slug, name: slug } });
     const admin = token(config, slug, "admin");
     const member = token(config, slug, "member");
     const request: TestTenant["request"] = (method, urlPath, o = {}) => {
@@ -79,20 +170,83 @@ export async function startTestApp(opts: { db?: DatabaseKind; env?: Record<strin
     return { id: row.id, slug, admin, member, request, upload };
   };
 
+  const startConsumer = async (env: Record<string, string> = {}): Promise<Services> => {
+    const c = Object.keys(env).length ? loadConfig({ ...baseEnv, ...env }) : config;
+    const s = await createServices(c, logger, { db: testDb.db, role: engine === "bullmq" ? "worker" : "all" });
+    extra.push(s);
+    return s;
+  };
+
+  const spawnWorker = async (env: Record<string, string> = {}): Promise<WorkerProcess> => {
+    if (engine !== "bullmq") throw new Error("spawnWorker needs startTestApp({ engine: \"bullmq\" })");
+    // Not a test process itself: without this, node:test's child protocol leaks into it.
+    const { NODE_TEST_CONTEXT: _ignored, ...inherited } = process.env;
+    const child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", "src/worker.ts"], {
+      cwd: REPO_ROOT,
+      env: {
+        ...inherited,
+        ...baseEnv,
+        DATABASE_URL: testDb.url!,
+        REDIS_URL: config.redisUrl!,
+        QUEUE_PREFIX: queuePrefix!,
+        DATA_DIR: dataDir,
+        JWT_SECRET: config.jwtSecret,
+        SECRETS_KEY: config.secretsKey.toString("hex"),
+        LOG_LEVEL: "silent",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      else child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
+    const worker: WorkerProcess = {
+      pid: child.pid!,
+      kill(signal = "SIGTERM") {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
+      exited,
+      output: () => out,
+    };
+    workers.push(worker);
+    return worker;
+  };
+
   return {
     services,
     config,
     url,
     tenant,
     platformToken: () => signToken({ sub: "platform-test", role: "platform_admin" }, config.jwtSecret),
-    async close() {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await services.close();
-      await testDb.drop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    engine,
+    consumer,
+    queuePrefix,
+    databaseUrl: testDb.url,
+    startConsumer,
+    spawnWorker,
+    close: cleanup,
   };
+}
+
+/** Deletes every Redis key under `<prefix>:` (a test app's queue). */
+async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on("error", () => undefined);
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
 }
 
 function token(config: Config, tenant: string, role: Role): string {
