@@ -5,6 +5,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import AdmZip from "adm-zip";
 import { FIXTURES, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { expectError, json, ok } from "../support/http-assert.ts";
 
 // The tenant admin's plugin API: list/get, enable/disable, rollback, uninstall, secrets,
 // config and logs, against a real server with real sandbox processes.
@@ -26,30 +27,6 @@ function adminAt(version: string, behaviour: string): Buffer {
   zip.updateFile("plugin.json", Buffer.from(JSON.stringify(manifest)));
   zip.updateFile("main.js", Buffer.from(main));
   return zip.toBuffer();
-}
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
-  assert.equal(body.error.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
-}
-
-async function ok(res: Response, status = 200): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  return body;
 }
 
 /** A fresh tenant with api-admin 1.0.0 installed; returns the tenant and the install id. */

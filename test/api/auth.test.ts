@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import { signToken } from "../../src/auth/tokens.ts";
 import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { expectError, json, ok } from "../support/http-assert.ts";
 
 // Who may call what, over real HTTP: tokens, roles, X-Tenant-Slug, and tenant isolation.
 
@@ -12,30 +13,6 @@ before(async () => {
   app = await startTestApp();
 });
 after(() => app.close());
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
-  assert.equal(body.error.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
-}
-
-async function ok(res: Response, status = 200): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  return body;
-}
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");

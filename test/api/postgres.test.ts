@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import AdmZip from "adm-zip";
 import { postgresAvailable, requireOrSkip } from "../support/services.ts";
 import { FIXTURES, fixtureZip, startTestApp, type TestApp } from "../support/test-app.ts";
+import { expectError, json, ok } from "../support/http-assert.ts";
 
 // The core admin flow on a real Postgres (scaled mode's database) instead of PGlite: the same
 // schema and migrations must serve both. Skipped loudly when no Postgres is reachable.
@@ -28,27 +29,6 @@ function adminAt(version: string, behaviour: string): Buffer {
   zip.updateFile("plugin.json", Buffer.from(JSON.stringify(manifest)));
   zip.updateFile("main.js", Buffer.from(main));
   return zip.toBuffer();
-}
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function ok(res: Response, status = 200): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  return body;
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<void> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.equal(body.error.code, code, JSON.stringify(body));
 }
 
 test("upload → route → secret → config → upgrade → rollback → uninstall on Postgres", async (t) => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import AdmZip from "adm-zip";
 import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { expectError, json, ok } from "../support/http-assert.ts";
 
 // Plugin routes under /ext/<slug>/… and /t/<tenant>/ext/<slug>/…: what the plugin sees of the
 // request, what the caller gets back, auth levels, rate limits and ctx errors.
@@ -11,30 +12,6 @@ before(async () => {
   app = await startTestApp();
 });
 after(() => app.close());
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
-  assert.equal(body.error.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
-}
-
-async function ok(res: Response, status = 200): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  return body;
-}
 
 /** A fresh tenant with the api-routes fixture installed. */
 async function withRoutes(): Promise<TestTenant> {

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import AdmZip from "adm-zip";
 import { FIXTURES, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { buildZip, zipDirectory } from "../support/zip-builder.ts";
+import { expectError, json } from "../support/http-assert.ts";
 
 // POST /api/plugins/upload end to end: real HTTP, real sandbox processes, PGlite.
 // The upload limit is lowered to 64 KiB so "too large" needs no big buffer; every fixture is far below it.
@@ -49,23 +50,6 @@ function adminAt(version: string, behaviour = "v1", extraFiles: Record<string, s
   const main = ADMIN_MAIN.replace('const BEHAVIOUR = "v1";', `const BEHAVIOUR = ${JSON.stringify(behaviour)};`);
   if (behaviour !== "v1") assert.notEqual(main, ADMIN_MAIN, "api-admin/main.js no longer has the BEHAVIOUR line");
   return fixtureVariant("api-admin", { manifest: { version }, files: { "main.js": main, ...extraFiles } });
-}
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.equal(body.error.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
 }
 
 /** 422 invalid_plugin whose details name every path in `paths`; returns the details. */

@@ -4,6 +4,7 @@ import { after, describe, test, type TestContext } from "node:test";
 import AdmZip from "adm-zip";
 import { postgresAvailable, redisAvailable, requireOrSkip } from "../support/services.ts";
 import { fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { expectError, json, ok } from "../support/http-assert.ts";
 
 // Events and hooks, the same behaviour asserted on both engines: embedded (PGlite, in-process
 // executor) and bullmq (Postgres, API role enqueues, a worker consumes). Everything is checked
@@ -14,29 +15,6 @@ const EMIT_MAX_DEPTH = 3;
 /* ------------------------------------------------------------------ helpers */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function json(res: Response): Promise<any> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected a JSON body, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-async function ok(res: Response, status = 200): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, `${res.url}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-async function expectError(res: Response, status: number, code: string): Promise<any> {
-  const body = await json(res);
-  assert.equal(res.status, status, JSON.stringify(body));
-  assert.equal(body.error?.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
-}
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs` saying what it waited for. */
 async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, explain?: () => unknown): Promise<T> {
