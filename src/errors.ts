@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   plugin_not_found: { status: 404, message: "No such plugin is installed for this tenant" },
   route_not_found: { status: 404, message: "No such plugin route" },
   secret_not_found: { status: 404, message: "No such secret" },
+  job_not_found: { status: 404, message: "The plugin has no such job" },
   // 405
   method_not_allowed: { status: 405, message: "The route does not accept this method" },
   // 409
@@ -27,6 +28,7 @@ export const ERROR_CODES = {
   tenant_exists: { status: 409, message: "A tenant with that slug exists" },
   no_previous_version: { status: 409, message: "There is no previous version to roll back to" },
   plugin_disabled: { status: 409, message: "The plugin is disabled" },
+  job_running: { status: 409, message: "A run of this job is still running" },
   // 413
   payload_too_large: { status: 413, message: "The upload is too large" },
   // 422

@@ -8,7 +8,12 @@ import path from "node:path";
 import { FileStore } from "./files/file-store.ts";
 import { BullmqExecutor } from "./execution/bullmq-executor.ts";
 import { EmbeddedExecutor } from "./execution/embedded-executor.ts";
-import type { Executor } from "./execution/executor.ts";
+import type { Executor, JobTick } from "./execution/executor.ts";
+import { BullmqScheduler } from "./jobs/bullmq-scheduler.ts";
+import { CronScheduler } from "./jobs/cron-scheduler.ts";
+import type { JobScheduler } from "./jobs/job-scheduler.ts";
+import { JobRunner } from "./jobs/job-runner.ts";
+import { JobService } from "./jobs/job-service.ts";
 import type { Logger } from "./logger.ts";
 import { InstallRepository } from "./plugins/install-repository.ts";
 import { InstallService } from "./plugins/install-service.ts";
@@ -43,6 +48,8 @@ export interface Services {
   events: EventService;
   hookRunner: HookRunner;
   sweeper: OutboxSweeper;
+  jobs: JobService;
+  schedules: JobScheduler;
   rateLimiter: RateLimiter;
   files: FileStore;
   upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
@@ -75,13 +82,28 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   invoker.bindPublisher((tenant, input) => events.publish(tenant, input));
   const hookRunner = new HookRunner({ prisma, installs, invoker, executor, logger });
   const sweeper = new OutboxSweeper({ prisma, executor, logger }, config.executor);
+  const jobs = new JobService({ prisma, executor, logger, graceMs: config.sandbox.graceMs });
+  const jobRunner = new JobRunner({ prisma, installs, invoker });
+  const onTick = async (tick: JobTick) => {
+    const install = await installs.find({ id: tick.tenantId, slug: tick.tenantSlug }, tick.installId);
+    if (!install || install.status !== "enabled") return; // its schedule is being removed
+    await jobs.trigger(install, tick.jobName, "cron", tick.scheduledFor ? new Date(tick.scheduledFor) : undefined);
+  };
+  const schedules: JobScheduler =
+    executor instanceof BullmqExecutor
+      ? new BullmqScheduler({ prisma, installs, logger }, executor.queue)
+      : new CronScheduler({ prisma, installs, logger }, onTick);
   if (role !== "api") {
     await executor.startWorker(async (item) => {
       if (item.kind === "hook") await hookRunner.run(item.id);
+      else if (item.kind === "job") await jobRunner.run(item.id);
+      else if (item.kind === "job-tick" && item.tick) await onTick(item.tick);
     });
     await sweeper.start();
   }
-  const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger, flushLogs: () => recorder.flush() });
+  // Idempotent: every process puts the schedules in place at boot (BullMQ) or owns them (embedded).
+  await schedules.syncAll();
+  const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger, schedules, flushLogs: () => recorder.flush() });
   return {
     config,
     logger,
@@ -98,12 +120,15 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     events,
     hookRunner,
     sweeper,
+    jobs,
+    schedules,
     rateLimiter: new RateLimiter(),
     files: new FileStore(prisma, path.join(config.dataDir, "files")),
     upload: (tenant, bundle) =>
-      uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger }, tenant, bundle),
+      uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
     async close() {
       sweeper.stop();
+      await schedules.close();
       await executor.close();
       await recorder.flush();
       await sandbox.close();

@@ -50,7 +50,18 @@ export class OutboxSweeper {
         await this.deps.executor.enqueue(item, { dedupeKey: workKey(item, run.attempts) });
         total++;
       }
-      if (total) this.deps.logger.info({ count: total }, "outbox sweep re-enqueued pending hook runs");
+      const queuedJobs = await this.deps.prisma.jobRun.findMany({
+        where: { status: "queued", createdAt: { lte: new Date(Date.now() - staleMs) } },
+        select: { id: true },
+        orderBy: { createdAt: "asc" },
+        take: BATCH,
+      });
+      for (const run of queuedJobs) {
+        const item = { kind: "job" as const, id: run.id };
+        await this.deps.executor.enqueue(item, { dedupeKey: workKey(item, 0) });
+        total++;
+      }
+      if (total) this.deps.logger.info({ count: total }, "outbox sweep re-enqueued pending hook and job runs");
     } catch (err) {
       this.deps.logger.warn({ err }, "outbox sweep failed; will try again");
     }

@@ -21,7 +21,8 @@ const QUEUE = "work";
 export class BullmqExecutor implements Executor {
   readonly engine = "bullmq" as const;
   private readonly connection: Redis;
-  private readonly queue: Queue;
+  /** The work queue; the job scheduler keeps its cron schedulers on it. */
+  readonly queue: Queue;
   private worker?: Worker;
   private workerConnection?: Redis;
 
@@ -47,7 +48,7 @@ export class BullmqExecutor implements Executor {
   async startWorker(handler: WorkHandler): Promise<void> {
     this.workerConnection = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
     this.workerConnection.on("error", (err) => this.opts.logger.warn({ err: err.message }, "redis worker connection error"));
-    this.worker = new Worker(QUEUE, (job) => handler(job.data as WorkItem), {
+    this.worker = new Worker(QUEUE, (job) => handler(withDueTime(job.data as WorkItem, job.timestamp + (job.opts.delay ?? 0))), {
       connection: this.workerConnection,
       prefix: this.opts.prefix,
       concurrency: this.opts.concurrency ?? 32,
@@ -72,4 +73,9 @@ export class BullmqExecutor implements Executor {
     this.workerConnection?.disconnect();
     this.connection.disconnect();
   }
+}
+
+// A scheduler's tick job is created ahead of time with a delay: timestamp + delay is when it was due.
+function withDueTime(item: WorkItem, dueAt: number): WorkItem {
+  return item.tick ? { ...item, tick: { ...item.tick, scheduledFor: item.tick.scheduledFor ?? new Date(dueAt).toISOString() } } : item;
 }

@@ -3,12 +3,22 @@
  * The database is the record of every item; an engine only decides when and where it runs.
  * A lost queue entry is therefore harmless: the outbox sweeper finds the row and enqueues again.
  */
-export type WorkKind = "hook";
+export type WorkKind = "hook" | "job" | "job-tick";
 
 export interface WorkItem {
   kind: WorkKind;
-  /** The id of the row this work is about (a hook run). */
+  /** The id of the row this work is about (a hook run, a job run); for a tick, the schedule id. */
   id: string;
+  /** A cron tick: which install's which job, and when it was due. */
+  tick?: JobTick;
+}
+
+export interface JobTick {
+  installId: string;
+  tenantId: string;
+  tenantSlug: string;
+  jobName: string;
+  scheduledFor?: string;
 }
 
 export interface EnqueueOptions {

@@ -6,6 +6,7 @@ import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall, InstallStatus } from "./active-install.ts";
 import { validateConfig } from "./config-validator.ts";
 import type { InstallRepository } from "./install-repository.ts";
+import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
 import { runLifecycle } from "./lifecycle.ts";
 
@@ -18,6 +19,7 @@ export interface InstallServiceDeps {
   invoker: Invoker;
   events: EventService;
   logger: Logger;
+  schedules: JobScheduler;
   /** Written before an uninstall deletes the install, so onUninstall's own log lines land. */
   flushLogs: () => Promise<void>;
 }
@@ -44,6 +46,7 @@ export class InstallService {
       if (before.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, before, "onDisable");
       install = await this.change(tenant, idOrSlug, () => ({ status, error: null }));
     }
+    await this.deps.schedules.sync(install);
     await this.raise(tenant, status === "enabled" ? "plugin.enabled" : "plugin.disabled", install);
     return install;
   }
@@ -63,7 +66,9 @@ export class InstallService {
     });
     this.forget(tenant, before);
     if (count === 0) throw new AppError("version_conflict", "The plugin changed while rolling back; check GET /api/plugins and try again");
-    return { install: await this.get(tenant, before.id), from: before.version.version };
+    const install = await this.get(tenant, before.id);
+    await this.deps.schedules.sync(install);
+    return { install, from: before.version.version };
   }
 
   /** Removes the install with its versions, secrets, config and logs. */
@@ -77,6 +82,7 @@ export class InstallService {
       this.deps.prisma.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } }),
     ]);
     this.forget(tenant, install);
+    await this.deps.schedules.remove(install.id);
     await this.raise(tenant, "plugin.uninstalled", install);
     return install;
   }

@@ -24,6 +24,8 @@ export interface InvokeRequest {
   timeoutMs?: number;
   /** Depth of events this call emits (a hook passes its event's depth + 1). */
   emitDepth?: number;
+  /** Receives the call's log lines too (a job run keeps its own). */
+  onLogs?: (lines: LogLine[]) => void;
 }
 
 export interface InvokeResult {
@@ -135,6 +137,7 @@ export class Invoker {
       throw err;
     } finally {
       const lines = [...logs, ...hostLogs];
+      req.onLogs?.(lines);
       // A route call that succeeded and logged nothing is counted, not stored row by row: at
       // hundreds of calls a second the rows would cost more than the calls. Failures, calls that
       // log, and every hook, job and lifecycle run are stored.

@@ -1,3 +1,4 @@
+import { nextRun } from "../jobs/next-run.ts";
 import type { ActiveInstall } from "./active-install.ts";
 
 /** The JSON shape of an install in the admin API. */
@@ -15,7 +16,12 @@ export function pluginView(install: ActiveInstall) {
     permissions: m.permissions,
     events: m.events,
     routes: install.version.registered.routes.map((r) => ({ path: `/ext/${install.slug}${r.path}`, methods: r.methods, auth: r.auth })),
-    jobs: m.jobs.map((j) => ({ name: j.name, schedule: j.schedule, timezone: j.timezone ?? "UTC", next_run: null })),
+    jobs: m.jobs.map((j) => ({
+      name: j.name,
+      schedule: j.schedule,
+      timezone: j.timezone ?? "UTC",
+      next_run: install.status === "enabled" ? (nextRun(j.schedule, j.timezone ?? "UTC")?.toISOString() ?? null) : null,
+    })),
     secrets: m.secrets,
     configuration: m.configuration,
     config: install.config,

@@ -10,6 +10,7 @@ import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall } from "./active-install.ts";
 import type { InstallRepository } from "./install-repository.ts";
+import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
 import { runLifecycle } from "./lifecycle.ts";
 import { inspectPackage } from "./plugin-inspector.ts";
@@ -29,6 +30,7 @@ export interface UploadDeps {
   invoker: Invoker;
   events: EventService;
   logger: Logger;
+  schedules: JobScheduler;
 }
 
 type Tenant = { id: string; slug: string };
@@ -124,6 +126,7 @@ async function afterChange(
     deps.installs.invalidate(tenant.id);
     install = (await deps.installs.find(tenant, installId))!;
   }
+  await deps.schedules.sync(install);
   await deps.events.publish(tenant, {
     type: eventType,
     data: { plugin: { id: install.id, slug: install.slug, version: install.version.version, status: install.status }, ...arg },
