@@ -1,4 +1,4 @@
-import { hook, route, HttpError } from "@sbh/sdk";
+import { hook, job, route, HttpError } from "@sbh/sdk";
 
 route("/ping", { methods: ["GET"] }, async (ctx) => ({
   status: "ok",
@@ -20,4 +20,10 @@ hook("auth.user.created", async (ctx, event) => {
   const { email } = event.data.user;
   ctx.log.info(`${ctx.config.get("greeting")}, ${email}!`, { event: event.id });
   await ctx.emit("hello.greeted", { email });
+});
+
+// Every day at 09:00 UTC, or now with POST /api/plugins/hello/jobs/daily_greeting/run-now.
+job("daily_greeting", async (ctx, run) => {
+  console.log(`daily greeting (${run.trigger})`);
+  return { message: `${ctx.config.get("greeting")} from ${ctx.tenantId}`, trigger: run.trigger };
 });
