@@ -6,6 +6,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { coldStartBench } from "./cold-start.ts";
 import { eventBench } from "./event-bench.ts";
+import { jobBench } from "./job-bench.ts";
 import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
 import { routeBench, type RoutePhase } from "./route-bench.ts";
 
@@ -23,6 +24,7 @@ const PHASES: RoutePhase[] = [
 ];
 const COLD_SAMPLES = quick ? 20 : 200;
 const EVENTS = quick ? 20 : 300;
+const JOB_RUNS = quick ? 10 : 100;
 
 const progress = (line: string) => process.stderr.write(`· ${line}\n`);
 
@@ -36,6 +38,8 @@ async function main(): Promise<void> {
   const coldStart = await coldStartBench(COLD_SAMPLES);
   progress(`event → hook: ${EVENTS} events × 10 installs, embedded then BullMQ`);
   const events = await eventBench(EVENTS);
+  progress(`job dispatch: ${JOB_RUNS} run-now → handler start, one at a time, embedded then BullMQ`);
+  const jobs = await jobBench(JOB_RUNS);
 
   const report: BenchReport = {
     startedAt,
@@ -44,6 +48,7 @@ async function main(): Promise<void> {
     route,
     coldStart,
     events,
+    jobs,
     goals: goals(route, coldStart, events),
   };
   process.stdout.write(formatReport(report));

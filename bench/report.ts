@@ -1,4 +1,5 @@
 import type { EventBenchResult } from "./event-bench.ts";
+import type { JobBenchResult } from "./job-bench.ts";
 import os from "node:os";
 import type { ColdStartResult, Distribution } from "./cold-start.ts";
 import type { RouteBenchResult, ServerRun } from "./route-bench.ts";
@@ -27,6 +28,7 @@ export interface BenchReport {
   route: RouteBenchResult;
   coldStart: ColdStartResult;
   events: EventBenchResult[];
+  jobs: JobBenchResult[];
   goals: Goal[];
 }
 
@@ -83,6 +85,8 @@ export function formatReport(r: BenchReport): string {
   lines.push("");
   lines.push(...eventSection(r.events));
   lines.push("");
+  lines.push(...jobSection(r.jobs));
+  lines.push("");
   lines.push("Goals (DESIGN §8)");
   lines.push(
     ...table(
@@ -104,6 +108,15 @@ function eventSection(events: EventBenchResult[]): string[] {
       : [e.engine, String(e.hookRuns), e.seconds!.toFixed(2), e.hookRunsPerSecond!.toFixed(0), e.publishToHandlerMs!.p50.toFixed(1), e.publishToHandlerMs!.p99.toFixed(1)],
   );
   lines.push(...table(["engine", "hook runs", "seconds", "runs/s", "publish→handler p50 ms", "p99 ms"], rows, 2));
+  return lines;
+}
+
+function jobSection(jobs: JobBenchResult[]): string[] {
+  const lines = ["Job dispatch — run-now (JobService.trigger) → the handler's first line, one run at a time, warm isolate"];
+  const rows = jobs.map((j) =>
+    j.skipped ? [j.engine, "skipped", j.skipped, ""] : [j.engine, String(j.runs), j.dispatchMs!.p50.toFixed(1), j.dispatchMs!.p99.toFixed(1)],
+  );
+  lines.push(...table(["engine", "runs", "p50 ms", "p99 ms"], rows, 1));
   return lines;
 }
 
