@@ -18,22 +18,26 @@ export interface CallInfo {
   config: Record<string, unknown>;
 }
 
-export interface CallMessage {
-  t: "call";
-  id: number;
-  /** Isolate pool key: one warm isolate per (install, version). */
+/** Which handler of which plugin version runs, in which isolate, under which limits. */
+export interface CallTarget {
+  /** Isolate pool key: one warm isolate per install (and its current version). */
   key: string;
   versionId: string;
   memoryMb: number;
   timeoutMs: number;
   kind: CallKind;
   name: string;
+  /** A one-off isolate, not pooled (upload-time inspection). */
+  ephemeral?: boolean;
+}
+
+export interface CallMessage extends CallTarget {
+  t: "call";
+  id: number;
   argsJson: string;
   infoJson: string;
   /** Present the first time this process sees the version, or when it asked for it. */
   code?: PluginCode;
-  /** A one-off isolate, not pooled (upload-time inspection). */
-  ephemeral?: boolean;
 }
 
 export interface CapReplyMessage {

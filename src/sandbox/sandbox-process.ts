@@ -1,23 +1,16 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import type { CallInfo, CallKind, CallOutcome, LogLine, PluginCode, SandboxMessage } from "./protocol.ts";
+import type { CallInfo, CallOutcome, CallTarget, LogLine, PluginCode, SandboxMessage } from "./protocol.ts";
 
 /** Answers one ctx call made by plugin code (`ctx.secrets.get`, `ctx.db.query`, …). */
 export type CapabilityHandler = (method: string, args: unknown[]) => Promise<unknown>;
 
-export interface SandboxRequest {
-  key: string;
-  versionId: string;
-  memoryMb: number;
-  timeoutMs: number;
-  kind: CallKind;
-  name: string;
+export interface SandboxRequest extends CallTarget {
   args: unknown[];
   info: CallInfo;
   code: () => PluginCode | Promise<PluginCode>;
   capability: CapabilityHandler;
-  ephemeral?: boolean;
 }
 
 export interface SandboxResult {
