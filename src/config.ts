@@ -42,7 +42,7 @@ const EnvSchema = z.object({
   // Background work: BullMQ key prefix, concurrency, and the outbox sweep that re-enqueues
   // work whose queue entry was lost (crash, Redis restart).
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("sbh"),
-  EXECUTOR_CONCURRENCY: int(32, 1),
+  EXECUTOR_CONCURRENCY: int(128, 1),
   OUTBOX_SWEEP_MS: int(5000, 50),
   OUTBOX_STALE_MS: int(60_000, 100),
   // A chain of emits deeper than this, or more emits than this from one call, is cut.
