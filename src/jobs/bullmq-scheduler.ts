@@ -17,10 +17,17 @@ export class BullmqScheduler implements JobScheduler {
   ) {}
 
   async sync(install: ActiveInstall): Promise<void> {
-    const wanted = schedulesOf(install);
+    await this.apply(install, await this.existing());
+  }
+
+  // Applies the install's latest committed state (re-read, never a caller's snapshot), so a
+  // boot-time syncAll racing an admin's change cannot put back what the change removed.
+  private async apply(snapshot: ActiveInstall, existing: string[]): Promise<string[]> {
+    const install = await this.deps.installs.find({ id: snapshot.tenantId, slug: snapshot.tenantSlug }, snapshot.id, { fresh: true });
+    const wanted = install ? schedulesOf(install) : [];
     const ids = new Set(wanted.map((s) => s.id));
-    for (const existing of await this.existing()) {
-      if (existing.startsWith(`job-${install.id}-`) && !ids.has(existing)) await this.queue.removeJobScheduler(existing);
+    for (const id of existing) {
+      if (id.startsWith(`job-${snapshot.id}-`) && !ids.has(id)) await this.queue.removeJobScheduler(id);
     }
     for (const s of wanted) {
       await this.queue.upsertJobScheduler(s.id, { pattern: s.pattern, tz: s.timezone }, {
@@ -29,6 +36,7 @@ export class BullmqScheduler implements JobScheduler {
         opts: { removeOnComplete: true, removeOnFail: true },
       });
     }
+    return [...ids];
   }
 
   async remove(installId: string): Promise<void> {
@@ -36,14 +44,24 @@ export class BullmqScheduler implements JobScheduler {
   }
 
   async syncAll(): Promise<void> {
+    // Listed before the database is read: a scheduler created by an install that commits while
+    // this runs is not in this list, so it cannot be mistaken for a stale one below.
+    const existing = await this.existing();
     const keep = new Set<string>();
     for (const row of await installsWithJobs(this.deps.prisma)) {
-      const install = await this.deps.installs.find({ id: row.tenant_id, slug: row.tenant_slug }, row.id);
+      const install = await this.deps.installs.find({ id: row.tenant_id, slug: row.tenant_slug }, row.id, { fresh: true });
       if (!install) continue;
-      for (const s of schedulesOf(install)) keep.add(s.id);
-      await this.sync(install);
+      for (const id of await this.apply(install, existing)) keep.add(id);
     }
-    for (const id of await this.existing()) if (!keep.has(id)) await this.queue.removeJobScheduler(id);
+    for (const id of existing) {
+      if (keep.has(id)) continue;
+      // Not wanted by any install read above; its own install decides (it may have changed since).
+      const owner = await this.deps.prisma.install
+        .findUnique({ where: { id: id.slice(4, 40) }, select: { id: true, tenantId: true, tenant: { select: { slug: true } } } })
+        .catch(() => null);
+      if (!owner) await this.queue.removeJobScheduler(id);
+      else await this.apply({ id: owner.id, tenantId: owner.tenantId, tenantSlug: owner.tenant.slug } as ActiveInstall, [id]);
+    }
   }
 
   async close(): Promise<void> {}

@@ -48,8 +48,10 @@ export class JobService {
         data: { status: "failed", error: "the process running this job stopped before it finished", finishedAt: new Date() },
       });
       const busy = await tx.jobRun.findFirst({ where: { installId: install.id, jobName, status: { in: ["queued", "running"] } }, select: { id: true } });
+      const now = new Date();
       const data = {
         id: randomUUID(),
+        createdAt: now,
         tenantId: install.tenantId,
         installId: install.id,
         jobName,
@@ -57,7 +59,7 @@ export class JobService {
         scheduledFor: scheduledFor ?? null,
         status: busy ? "skipped" : "queued",
         error: busy ? `skipped: run ${busy.id} of this job is still running` : null,
-        finishedAt: busy ? new Date() : null,
+        finishedAt: busy ? now : null,
       };
       return { run: await tx.jobRun.create({ data }), started: !busy };
     });

@@ -17,10 +17,11 @@ export class InstallRepository {
   ) {}
 
   /** By install id or plugin slug, within one tenant only. */
-  async find(tenant: { id: string; slug: string }, idOrSlug: string): Promise<ActiveInstall | null> {
+  /** `fresh` skips the cache: for writers that must act on the latest committed state. */
+  async find(tenant: { id: string; slug: string }, idOrSlug: string, opts: { fresh?: boolean } = {}): Promise<ActiveInstall | null> {
     const key = `${tenant.id}:${idOrSlug}`;
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
+    if (hit && !opts.fresh && Date.now() - hit.at < this.ttlMs) return hit.value;
     const where = UUID.test(idOrSlug) ? { id: idOrSlug, tenantId: tenant.id } : { tenantId: tenant.id, slug: idOrSlug };
     const row = await this.prisma.install.findFirst({ where });
     const value = row ? await this.withVersion(row, tenant.slug) : null;

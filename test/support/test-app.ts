@@ -232,8 +232,8 @@ export async function startTestApp(opts: StartTestAppOptions = {}): Promise<Test
   };
 }
 
-/** Deletes every Redis key under `<prefix>:` (a test app's queue). */
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+/** Deletes every Redis key under `<prefix>:` (a test app's queue): also how a test simulates Redis losing its data. */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on("error", () => undefined);
   try {
