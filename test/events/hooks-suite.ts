@@ -5,6 +5,7 @@ import AdmZip from "adm-zip";
 import { postgresAvailable, redisAvailable, requireOrSkip } from "../support/services.ts";
 import { fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
+import { eventually, sleep } from "../support/eventually.ts";
 
 // Events and hooks, the same behaviour asserted on both engines: embedded (PGlite, in-process
 // executor) and bullmq (Postgres, API role enqueues, a worker consumes). Everything is checked
@@ -14,18 +15,6 @@ const EMIT_MAX_DEPTH = 3;
 
 /* ------------------------------------------------------------------ helpers */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns something truthy, or fails after `timeoutMs` saying what it waited for. */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, explain?: () => unknown): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms${explain ? `; last seen: ${JSON.stringify(explain())}` : ""}`);
-    await sleep(50);
-  }
-}
 
 type HookRun = { id: string; plugin: string | null; install_id: string; status: string; attempts: number; max_attempts: number; duration_ms: number | null; error: string | null };
 type StoredEvent = { id: string; type: string; tenant: string; data: any; occurred_at: string; source: string; depth: number; hooks: HookRun[] };

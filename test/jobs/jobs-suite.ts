@@ -14,6 +14,7 @@ import {
   type TestTenant,
   type WorkerProcess,
 } from "../support/test-app.ts";
+import { eventually, sleep } from "../support/eventually.ts";
 
 // Cron jobs and run-now, the same behaviour asserted on both engines: embedded (PGlite,
 // node-cron in the API process) and bullmq (Postgres, BullMQ job schedulers on Redis, worker
@@ -28,18 +29,6 @@ const SKIPPED = /^skipped: run ([0-9a-f-]{36}) of this job is still running$/;
 
 /* ------------------------------------------------------------------ helpers */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns something truthy, or fails after `timeoutMs` saying what it waited for. */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, explain?: () => unknown): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms${explain ? `; last seen: ${JSON.stringify(explain())}` : ""}`);
-    await sleep(50);
-  }
-}
 
 /** Runs `check` every 100 ms for `ms` (it asserts what must stay true for that long). */
 async function holdsFor(ms: number, check: () => Promise<void>): Promise<void> {
