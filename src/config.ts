@@ -45,6 +45,9 @@ const EnvSchema = z.object({
   EXECUTOR_CONCURRENCY: int(128, 1),
   OUTBOX_SWEEP_MS: int(5000, 50),
   OUTBOX_STALE_MS: int(60_000, 100),
+  // Scaled mode: how often workers put BullMQ job schedulers back in step with the database
+  // (Redis keeps nothing after a restart without persistence). 0 = only at boot.
+  SCHEDULE_RESYNC_MS: int(30_000, 0),
   // A chain of emits deeper than this, or more emits than this from one call, is cut.
   EMIT_MAX_DEPTH: int(8, 1),
   EMIT_MAX_PER_CALL: int(100, 1),
@@ -80,7 +83,7 @@ export interface Config {
   };
   limits: PlatformLimits;
   upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number };
-  executor: { queuePrefix: string; concurrency: number; sweepMs: number; staleMs: number };
+  executor: { queuePrefix: string; concurrency: number; sweepMs: number; staleMs: number; scheduleResyncMs: number };
   emit: { maxDepth: number; maxPerCall: number };
 }
 
@@ -144,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.EXECUTOR_CONCURRENCY,
       sweepMs: e.OUTBOX_SWEEP_MS,
       staleMs: e.OUTBOX_STALE_MS,
+      scheduleResyncMs: e.SCHEDULE_RESYNC_MS,
     },
     emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL },
     upload: {

@@ -103,6 +103,12 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   }
   // Idempotent: every process puts the schedules in place at boot (BullMQ) or owns them (embedded).
   await schedules.syncAll();
+  // Workers also do it periodically: after Redis lost its data, ticks come back without a reboot.
+  const resync =
+    executor.engine === "bullmq" && role === "worker" && config.executor.scheduleResyncMs > 0
+      ? setInterval(() => void schedules.syncAll().catch((err: unknown) => logger.warn({ err }, "schedule resync failed")), config.executor.scheduleResyncMs)
+      : undefined;
+  resync?.unref();
   const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger, schedules, flushLogs: () => recorder.flush() });
   return {
     config,
@@ -127,6 +133,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     upload: (tenant, bundle) =>
       uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
     async close() {
+      clearInterval(resync);
       sweeper.stop();
       await schedules.close();
       await executor.close();

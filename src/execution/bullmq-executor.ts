@@ -75,7 +75,9 @@ export class BullmqExecutor implements Executor {
   }
 }
 
-// A scheduler's tick job is created ahead of time with a delay: timestamp + delay is when it was due.
+// A scheduler's tick job is created ahead of time with a delay: timestamp + delay is when it was
+// due, give or take a millisecond of bookkeeping; cron fires on whole seconds, so round to one.
 function withDueTime(item: WorkItem, dueAt: number): WorkItem {
-  return item.tick ? { ...item, tick: { ...item.tick, scheduledFor: item.tick.scheduledFor ?? new Date(dueAt).toISOString() } } : item;
+  const due = new Date(Math.round(dueAt / 1000) * 1000).toISOString();
+  return item.tick ? { ...item, tick: { ...item.tick, scheduledFor: item.tick.scheduledFor ?? due } } : item;
 }

@@ -679,7 +679,8 @@ export function defineJobSuite(engine: Engine): void {
       if (!(await ready(t))) return;
       const app = await appFor("redis-restart", { worker: false });
       const queue = (app.services.executor as BullmqExecutor).queue;
-      const w1 = await app.spawnWorker({ LOG_LEVEL: "info" });
+      // Periodic resync off: this test is about what a boot does (the next test covers resync).
+      const w1 = await app.spawnWorker({ LOG_LEVEL: "info", SCHEDULE_RESYNC_MS: "0" });
       const started: WorkerProcess[] = [w1];
       try {
         await booted(w1);
@@ -701,7 +702,7 @@ export function defineJobSuite(engine: Engine): void {
         assert.equal(await Promise.race([w1.exited.then(() => "exited"), sleep(10).then(() => "running")]), "running");
 
         // A new worker process boots: its syncAll upserts the schedulers again.
-        const w2 = await app.spawnWorker({ LOG_LEVEL: "info" });
+        const w2 = await app.spawnWorker({ LOG_LEVEL: "info", SCHEDULE_RESYNC_MS: "0" });
         started.push(w2);
         const bootedAt = await booted(w2);
         assert.deepEqual(await scheduleIds(app, plugin.id), ids);
@@ -709,7 +710,7 @@ export function defineJobSuite(engine: Engine): void {
 
         // The same worker restarted: a second boot upserts the same schedulers, nothing doubles.
         await stop(w2);
-        const w3 = await app.spawnWorker({ LOG_LEVEL: "info" });
+        const w3 = await app.spawnWorker({ LOG_LEVEL: "info", SCHEDULE_RESYNC_MS: "0" });
         started.push(w3);
         const rebootedAt = await booted(w3);
         const windowStart = Math.ceil(rebootedAt / 1000) * 1000;
@@ -730,6 +731,30 @@ export function defineJobSuite(engine: Engine): void {
         await uninstall(ten, "job-clock");
       } finally {
         for (const w of started) await stop(w);
+      }
+    });
+
+    test("Redis loses its data: a running worker's periodic resync brings the ticks back without a reboot", async (t) => {
+      if (!(await ready(t))) return;
+      const app = await appFor("redis-resync", { worker: false });
+      const w = await app.spawnWorker({ LOG_LEVEL: "info", SCHEDULE_RESYNC_MS: "1000" });
+      try {
+        await booted(w);
+        const ten = await app.tenant();
+        const plugin = await installFixture(ten, "job-clock");
+        const ids = [`job-${plugin.id}-new_year`, `job-${plugin.id}-tick`];
+        await cronRunsSince(app, plugin.id, "tick", 0, 2, 15_000);
+        await deleteRedisKeys(redisUrl(), app.queuePrefix!);
+        const wipedAt = Date.now();
+        // Within a resync period or two the same worker has put both schedulers back…
+        await eventually("schedulers re-upserted", async () => JSON.stringify(await scheduleIds(app, plugin.id)) === JSON.stringify(ids), 10_000);
+        // …and ticks after the wipe run again, still once per scheduled second.
+        await cronRunsSince(app, plugin.id, "tick", wipedAt, 2, 15_000);
+        const all = await dbRuns(app, plugin.id, "tick");
+        assertUnique(all.map((r) => r.scheduledFor?.toISOString()), "scheduled_for");
+        await uninstall(ten, "job-clock");
+      } finally {
+        await stop(w);
       }
     });
 
