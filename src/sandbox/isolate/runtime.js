@@ -137,7 +137,9 @@ function sendLog(callId, level, message, fields) {
   if (fields !== undefined) {
     try { f = stringify(fields); } catch { f = null; }
   }
-  logRef.applyIgnored(undefined, [callId, level, toText(message), f], LOG_OPTIONS);
+  // Synchronous on purpose: the line is in its call's bucket before the call can return, so a
+  // log written just before `return` is never dropped (an async hand-off could arrive late).
+  logRef.applySync(undefined, [callId, level, toText(message), f], LOG_OPTIONS);
 }
 
 // console.* has no ctx, so it is attributed to the newest call still running in this isolate;
