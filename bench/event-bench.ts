@@ -6,13 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import AdmZip from "adm-zip";
-import { Redis } from "ioredis";
 import { loadConfig } from "../src/config.ts";
 import { openDatabase } from "../src/db/database.ts";
 import { createLogger } from "../src/logger.ts";
 import { createServices, type Services } from "../src/services.ts";
-import { createEmptyPostgresDatabase } from "../test/support/test-database.ts";
-import { postgresAvailable, redisAvailable, redisUrl } from "../test/support/services.ts";
+import { withBullmqServices } from "./bullmq-services.ts";
 
 export interface EventBenchResult {
   engine: "embedded" | "bullmq";
@@ -101,28 +99,8 @@ export async function eventBench(events: number): Promise<EventBenchResult[]> {
       await db.close();
     }
 
-    if (!(await postgresAvailable()) || !(await redisAvailable())) {
-      results.push({ engine: "bullmq", skipped: "Postgres or Redis not reachable" });
-      return results;
-    }
-    const pg = await createEmptyPostgresDatabase();
-    const prefix = `sbhbench-${randomBytes(3).toString("hex")}`;
-    const config = configFor(dataDir, { REDIS_URL: redisUrl(), QUEUE_PREFIX: prefix, DATABASE_URL: pg.url });
-    const shared = await openDatabase({ databaseUrl: pg.url });
-    const api = await createServices(config, logger, { db: shared, role: "api" });
-    const worker = await createServices(config, logger, { db: shared, role: "worker" });
-    try {
-      results.push({ engine: "bullmq", ...(await drive([api, worker], events)) });
-    } finally {
-      await worker.close();
-      await api.close();
-      await shared.close();
-      await pg.drop();
-      const redis = new Redis(redisUrl());
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    const bull = await withBullmqServices((env) => configFor(dataDir, env), logger, (both) => drive(both, events));
+    results.push("skipped" in bull ? { engine: "bullmq", skipped: bull.skipped } : { engine: "bullmq", ...bull.value });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

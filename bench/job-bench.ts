@@ -5,13 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import AdmZip from "adm-zip";
-import { Redis } from "ioredis";
 import { loadConfig } from "../src/config.ts";
 import { openDatabase } from "../src/db/database.ts";
 import { createLogger } from "../src/logger.ts";
 import { createServices, type Services } from "../src/services.ts";
-import { postgresAvailable, redisAvailable, redisUrl } from "../test/support/services.ts";
-import { createEmptyPostgresDatabase } from "../test/support/test-database.ts";
+import { withBullmqServices } from "./bullmq-services.ts";
 
 export interface JobBenchResult {
   engine: "embedded" | "bullmq";
@@ -65,28 +63,8 @@ export async function jobBench(runs: number): Promise<JobBenchResult[]> {
       await s.close();
       await db.close();
     }
-    if (!(await postgresAvailable()) || !(await redisAvailable())) {
-      out.push({ engine: "bullmq", skipped: "Postgres or Redis not reachable" });
-      return out;
-    }
-    const pg = await createEmptyPostgresDatabase();
-    const prefix = `sbhjobbench-${randomBytes(3).toString("hex")}`;
-    const cfg = config({ REDIS_URL: redisUrl(), QUEUE_PREFIX: prefix, DATABASE_URL: pg.url });
-    const shared = await openDatabase({ databaseUrl: pg.url });
-    const api = await createServices(cfg, logger, { db: shared, role: "api" });
-    const worker = await createServices(cfg, logger, { db: shared, role: "worker" });
-    try {
-      out.push({ engine: "bullmq", ...(await drive(api, runs)) });
-    } finally {
-      await worker.close();
-      await api.close();
-      await shared.close();
-      await pg.drop();
-      const redis = new Redis(redisUrl());
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    const bull = await withBullmqServices(config, logger, ([api]) => drive(api, runs));
+    out.push("skipped" in bull ? { engine: "bullmq", skipped: bull.skipped } : { engine: "bullmq", ...bull.value });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { after, describe, test, type TestContext } from "node:test";
 import AdmZip from "adm-zip";
 import { postgresAvailable, redisAvailable, requireOrSkip } from "../support/services.ts";
-import { fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { appsPerConfig, fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
 import { eventually, sleep } from "../support/eventually.ts";
 
@@ -122,19 +122,7 @@ async function insertPendingRun(app: TestApp, t: TestTenant, installId: string, 
 /* ------------------------------------------------------------------ suite */
 
 export function defineHookSuite(engine: Engine): void {
-  const apps = new Map<string, Promise<TestApp>>();
-  /** One app per configuration, started on first use, closed after the file. */
-  const appFor = (name: string, opts: Omit<StartTestAppOptions, "engine"> = {}): Promise<TestApp> => {
-    let app = apps.get(name);
-    if (!app) {
-      app = startTestApp({ engine, ...opts });
-      apps.set(name, app);
-    }
-    return app;
-  };
-  after(async () => {
-    for (const app of apps.values()) await (await app.catch(() => undefined))?.close();
-  });
+  const appFor = appsPerConfig(engine);
 
   // Default outbox timings (a 60 s staleness), so nothing but the executor moves hook runs.
   const main = () => appFor("main", { env: { EMIT_MAX_DEPTH: String(EMIT_MAX_DEPTH) } });

@@ -5,6 +5,7 @@ import type { BullmqExecutor } from "../../src/execution/bullmq-executor.ts";
 import { expectError, ok } from "../support/http-assert.ts";
 import { postgresAvailable, redisAvailable, redisUrl, requireOrSkip } from "../support/services.ts";
 import {
+  appsPerConfig,
   deleteRedisKeys,
   fixtureZip,
   startTestApp,
@@ -200,19 +201,7 @@ async function stop(w: WorkerProcess): Promise<void> {
 /* ------------------------------------------------------------------ suite */
 
 export function defineJobSuite(engine: Engine): void {
-  const apps = new Map<string, Promise<TestApp>>();
-  /** One app per configuration, started on first use, closed after the file. */
-  const appFor = (name: string, opts: Omit<StartTestAppOptions, "engine"> = {}): Promise<TestApp> => {
-    let app = apps.get(name);
-    if (!app) {
-      app = startTestApp({ engine, ...opts });
-      apps.set(name, app);
-    }
-    return app;
-  };
-  after(async () => {
-    for (const app of apps.values()) await (await app.catch(() => undefined))?.close();
-  });
+  const appFor = appsPerConfig(engine);
   const main = () => appFor("main");
 
   let probed: Promise<[boolean, boolean]> | undefined;

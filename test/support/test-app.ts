@@ -1,3 +1,4 @@
+import { after } from "node:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -256,4 +257,23 @@ function token(config: Config, tenant: string, role: Role): string {
 /** Zips a fixture plugin folder (test/fixtures/plugins/<name>) or an example (plugins-examples/<name>). */
 export function fixtureZip(name: string, root = FIXTURES): Buffer {
   return zipDirectory(path.join(root, name));
+}
+
+/**
+ * One app per configuration name, started on first use and closed after the test file
+ * (call inside a suite-defining function; registers its own `after`).
+ */
+export function appsPerConfig(engine: Engine): (name: string, opts?: Omit<StartTestAppOptions, "engine">) => Promise<TestApp> {
+  const apps = new Map<string, Promise<TestApp>>();
+  after(async () => {
+    for (const app of apps.values()) await (await app.catch(() => undefined))?.close();
+  });
+  return (name, opts = {}) => {
+    let app = apps.get(name);
+    if (!app) {
+      app = startTestApp({ engine, ...opts });
+      apps.set(name, app);
+    }
+    return app;
+  };
 }
