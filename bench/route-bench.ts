@@ -2,7 +2,8 @@ import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { cpuBetween, cpuSnapshot } from "./cpu.ts";
 import { LoadTarget, summarize, type LoadResult, type SliceResult } from "./load.ts";
-import { ROOT, cliToken, freePort, startServer, tempDataDir, uploadPlugin, zipPlugin, type ServerProcess } from "./servers.ts";
+import { zipDirectory } from "../test/support/zip-builder.ts";
+import { ROOT, cliToken, freePort, startServer, tempDataDir, uploadPlugin, type ServerProcess } from "./servers.ts";
 
 interface PhaseTiming {
   /** Warm-up per server, not counted. */
@@ -80,7 +81,7 @@ export async function routeBench(phases: RoutePhase[], progress: (line: string) 
       startServer("baseline", "bench/baseline-server.ts", await freePort(), common),
     ]);
     servers.push(platform, baseline);
-    await uploadPlugin(platform.origin, token, zipPlugin(path.join(ROOT, "plugins-examples/hello")));
+    await uploadPlugin(platform.origin, token, zipDirectory(path.join(ROOT, "plugins-examples/hello")));
     const headers = { authorization: `Bearer ${token}` };
     for (const server of [baseline, platform]) await expectBody(server, headers);
 

@@ -1,10 +1,9 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import AdmZip from "adm-zip";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 const run = promisify(execFile);
@@ -84,20 +83,6 @@ export async function cliToken(dataDir: string, tenant: string, role: string): P
   return stdout.trim();
 }
 
-/** Zips a plugin folder in memory, as an author's tool would. */
-export function zipPlugin(dir: string): Buffer {
-  const zip = new AdmZip();
-  const walk = (rel: string) => {
-    for (const name of readdirSync(path.join(dir, rel)).sort()) {
-      const relName = rel ? `${rel}/${name}` : name;
-      const full = path.join(dir, relName);
-      if (statSync(full).isDirectory()) walk(relName);
-      else zip.addFile(relName, readFileSync(full));
-    }
-  };
-  walk("");
-  return zip.toBuffer();
-}
 
 /** Uploads (installs and enables) a plugin package for the token's tenant. */
 export async function uploadPlugin(origin: string, token: string, zip: Buffer): Promise<void> {

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import AdmZip from "adm-zip";
 import { FIXTURES, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
+import { adminAt } from "./admin-fixture.ts";
 
 // The tenant admin's plugin API: list/get, enable/disable, rollback, uninstall, secrets,
 // config and logs, against a real server with real sandbox processes.
@@ -16,18 +17,6 @@ before(async () => {
 });
 after(() => app.close());
 
-const ADMIN_MAIN = readFileSync(path.join(FIXTURES, "api-admin/main.js"), "utf8");
-
-/** api-admin at `version`, its /version route answering `behaviour`. */
-function adminAt(version: string, behaviour: string): Buffer {
-  const zip = new AdmZip(fixtureZip("api-admin"));
-  const manifest = { ...JSON.parse(zip.readAsText("plugin.json")), version };
-  const main = ADMIN_MAIN.replace('const BEHAVIOUR = "v1";', `const BEHAVIOUR = ${JSON.stringify(behaviour)};`);
-  assert.notEqual(main, ADMIN_MAIN, "api-admin/main.js no longer has the BEHAVIOUR line");
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify(manifest)));
-  zip.updateFile("main.js", Buffer.from(main));
-  return zip.toBuffer();
-}
 
 /** A fresh tenant with api-admin 1.0.0 installed; returns the tenant and the install id. */
 async function withAdminPlugin(): Promise<{ t: TestTenant; id: string }> {

@@ -6,6 +6,7 @@ import AdmZip from "adm-zip";
 import { postgresAvailable, requireOrSkip } from "../support/services.ts";
 import { FIXTURES, fixtureZip, startTestApp, type TestApp } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
+import { adminAt } from "./admin-fixture.ts";
 
 // The core admin flow on a real Postgres (scaled mode's database) instead of PGlite: the same
 // schema and migrations must serve both. Skipped loudly when no Postgres is reachable.
@@ -18,18 +19,6 @@ before(async () => {
 });
 after(() => app?.close());
 
-const ADMIN_MAIN = readFileSync(path.join(FIXTURES, "api-admin/main.js"), "utf8");
-
-/** api-admin at `version`, its /version route answering `behaviour`. */
-function adminAt(version: string, behaviour: string): Buffer {
-  const zip = new AdmZip(fixtureZip("api-admin"));
-  const manifest = { ...JSON.parse(zip.readAsText("plugin.json")), version };
-  const main = ADMIN_MAIN.replace('const BEHAVIOUR = "v1";', `const BEHAVIOUR = ${JSON.stringify(behaviour)};`);
-  assert.notEqual(main, ADMIN_MAIN, "api-admin/main.js no longer has the BEHAVIOUR line");
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify(manifest)));
-  zip.updateFile("main.js", Buffer.from(main));
-  return zip.toBuffer();
-}
 
 test("upload → route → secret → config → upgrade → rollback → uninstall on Postgres", async (t) => {
   if (!(await requireOrSkip(t, "postgres", available))) return;

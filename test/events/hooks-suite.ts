@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { after, describe, test, type TestContext } from "node:test";
 import AdmZip from "adm-zip";
 import { postgresAvailable, redisAvailable, requireOrSkip } from "../support/services.ts";
-import { appsPerConfig, fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { appsPerConfig, servicesGate, fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
 import { eventually, sleep } from "../support/eventually.ts";
 
@@ -129,15 +129,7 @@ export function defineHookSuite(engine: Engine): void {
   // A quick outbox sweep: pending runs overdue by 300 ms are enqueued again.
   const sweeping = () => appFor("sweeping", { env: { OUTBOX_SWEEP_MS: "100", OUTBOX_STALE_MS: "300" } });
 
-  let probed: Promise<[boolean, boolean]> | undefined;
-  /** bullmq needs Postgres and Redis: skip (or fail under REQUIRE_SERVICES=1) each test without them. */
-  async function ready(t: TestContext): Promise<boolean> {
-    if (engine === "embedded") return true;
-    probed ??= Promise.all([postgresAvailable(), redisAvailable()]);
-    const [pg, redis] = await probed;
-    if (!(await requireOrSkip(t, "postgres", pg))) return false;
-    return requireOrSkip(t, "redis", redis);
-  }
+  const ready = servicesGate(engine);
 
   describe(`system events reach hooks (${engine})`, () => {
     test("POST/PATCH/DELETE /api/users → auth.user.created|updated|deleted, with the user in data", async (t) => {

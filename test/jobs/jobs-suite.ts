@@ -6,6 +6,7 @@ import { expectError, ok } from "../support/http-assert.ts";
 import { postgresAvailable, redisAvailable, redisUrl, requireOrSkip } from "../support/services.ts";
 import {
   appsPerConfig,
+  servicesGate,
   deleteRedisKeys,
   fixtureZip,
   startTestApp,
@@ -204,15 +205,7 @@ export function defineJobSuite(engine: Engine): void {
   const appFor = appsPerConfig(engine);
   const main = () => appFor("main");
 
-  let probed: Promise<[boolean, boolean]> | undefined;
-  /** bullmq needs Postgres and Redis: skip (or fail under REQUIRE_SERVICES=1) each test without them. */
-  async function ready(t: TestContext): Promise<boolean> {
-    if (engine === "embedded") return true;
-    probed ??= Promise.all([postgresAvailable(), redisAvailable()]);
-    const [pg, redis] = await probed;
-    if (!(await requireOrSkip(t, "postgres", pg))) return false;
-    return requireOrSkip(t, "redis", redis);
-  }
+  const ready = servicesGate(engine);
 
   describe(`cron schedules (${engine})`, () => {
     test("an every-second job fires and records its runs; GET …/jobs shows schedule, timezone, next_run and last_run", async (t) => {

@@ -1,4 +1,4 @@
-import { after } from "node:test";
+import { after, type TestContext } from "node:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -12,7 +12,7 @@ import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createServices, type Services } from "../../src/services.ts";
 import { Redis } from "ioredis";
-import { redisUrl } from "./services.ts";
+import { postgresAvailable, redisAvailable, redisUrl, requireOrSkip } from "./services.ts";
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./test-database.ts";
 import { zipDirectory } from "./zip-builder.ts";
 
@@ -275,5 +275,20 @@ export function appsPerConfig(engine: Engine): (name: string, opts?: Omit<StartT
       apps.set(name, app);
     }
     return app;
+  };
+}
+
+/**
+ * A per-test gate for an engine: bullmq needs Postgres and Redis, and each test without them is
+ * skipped (or fails under REQUIRE_SERVICES=1). Probes once per suite.
+ */
+export function servicesGate(engine: Engine): (t: TestContext) => Promise<boolean> {
+  let probed: Promise<[boolean, boolean]> | undefined;
+  return async (t) => {
+    if (engine === "embedded") return true;
+    probed ??= Promise.all([postgresAvailable(), redisAvailable()]);
+    const [pg, redis] = await probed;
+    if (!(await requireOrSkip(t, "postgres", pg))) return false;
+    return requireOrSkip(t, "redis", redis);
   };
 }
