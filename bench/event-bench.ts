@@ -46,12 +46,7 @@ async function drive(services: Services[], events: number): Promise<Omit<EventBe
   await api.events.publish(tenant, { type: "bench.ping", data: {}, source: "bench" });
   await waitDone(prisma, tenant.id, INSTALLS);
   const started = performance.now();
-  const publishing: Promise<unknown>[] = [];
-  for (let i = 0; i < events; i++) {
-    publishing.push(api.events.publish(tenant, { type: "bench.ping", data: { i }, source: "bench" }));
-    if (publishing.length >= 16) await Promise.all(publishing.splice(0));
-  }
-  await Promise.all(publishing);
+  await publishBurst(api, tenant, events);
   const total = INSTALLS * (events + 1);
   await waitDone(prisma, tenant.id, total);
   const seconds = (performance.now() - started) / 1000;
@@ -69,6 +64,16 @@ async function drive(services: Services[], events: number): Promise<Omit<EventBe
     hookRunsPerSecond: (INSTALLS * events) / seconds,
     publishToHandlerMs: { p50: pct(0.5), p99: pct(0.99) },
   };
+}
+
+/** Publishes `events` bench.ping events, 16 at a time, as a busy host would. */
+export async function publishBurst(api: Services, tenant: { id: string; slug: string }, events: number): Promise<void> {
+  const publishing: Promise<unknown>[] = [];
+  for (let i = 0; i < events; i++) {
+    publishing.push(api.events.publish(tenant, { type: "bench.ping", data: { i }, source: "bench" }));
+    if (publishing.length >= 16) await Promise.all(publishing.splice(0));
+  }
+  await Promise.all(publishing);
 }
 
 async function waitDone(prisma: Services["db"]["prisma"], tenantId: string, expected: number): Promise<void> {

@@ -9,6 +9,7 @@ import { eventBench } from "./event-bench.ts";
 import { jobBench } from "./job-bench.ts";
 import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
 import { routeBench, type RoutePhase } from "./route-bench.ts";
+import { webhookBench } from "./webhook-bench.ts";
 
 const quick = process.argv.includes("--quick");
 const s = (seconds: number) => (quick ? Math.min(seconds, 1) : seconds) * 1000;
@@ -25,6 +26,7 @@ const PHASES: RoutePhase[] = [
 const COLD_SAMPLES = quick ? 20 : 200;
 const EVENTS = quick ? 20 : 300;
 const JOB_RUNS = quick ? 10 : 100;
+const WEBHOOK_EVENTS = quick ? 20 : 300;
 
 const progress = (line: string) => process.stderr.write(`· ${line}\n`);
 
@@ -40,6 +42,8 @@ async function main(): Promise<void> {
   const events = await eventBench(EVENTS);
   progress(`job dispatch: ${JOB_RUNS} run-now → handler start, one at a time, embedded then BullMQ`);
   const jobs = await jobBench(JOB_RUNS);
+  progress(`webhooks: receiver ceiling, then ${WEBHOOK_EVENTS} events × 10 installs, embedded then BullMQ`);
+  const webhooks = await webhookBench(WEBHOOK_EVENTS, s(4));
 
   const report: BenchReport = {
     startedAt,
@@ -49,7 +53,8 @@ async function main(): Promise<void> {
     coldStart,
     events,
     jobs,
-    goals: goals(route, coldStart, events),
+    webhooks,
+    goals: goals(route, coldStart, events, webhooks),
   };
   process.stdout.write(formatReport(report));
   const out = path.join(import.meta.dirname, "results", quick ? "quick.json" : "latest.json");

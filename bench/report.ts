@@ -1,5 +1,6 @@
 import type { EventBenchResult } from "./event-bench.ts";
 import type { JobBenchResult } from "./job-bench.ts";
+import type { WebhookBenchResult } from "./webhook-bench.ts";
 import os from "node:os";
 import type { ColdStartResult, Distribution } from "./cold-start.ts";
 import type { RouteBenchResult, ServerRun } from "./route-bench.ts";
@@ -29,6 +30,7 @@ export interface BenchReport {
   coldStart: ColdStartResult;
   events: EventBenchResult[];
   jobs: JobBenchResult[];
+  webhooks: WebhookBenchResult;
   goals: Goal[];
 }
 
@@ -48,7 +50,7 @@ export function machineInfo(): Machine {
 }
 
 /** The §8 numbers this run can check, each against its target. */
-export function goals(route: RouteBenchResult, cold: ColdStartResult, events: EventBenchResult[] = []): Goal[] {
+export function goals(route: RouteBenchResult, cold: ColdStartResult, events: EventBenchResult[] = [], webhooks?: WebhookBenchResult): Goal[] {
   const out: Goal[] = [];
   const closed = route.pairs.filter((p) => p.kind === "closed");
   const loaded = closed.reduce((a, b) => (b.concurrency > a.concurrency ? b : a));
@@ -68,6 +70,11 @@ export function goals(route: RouteBenchResult, cold: ColdStartResult, events: Ev
     const v = embedded.hookRunsPerSecond!;
     out.push({ name: "event → hook runs/s (embedded)", target: "≥ 5000", value: v, unit: "/s", pass: v >= 5000 });
   }
+  for (const run of webhooks?.runs ?? []) {
+    if (run.deliveriesPerSecond === undefined) continue;
+    const v = run.deliveriesPerSecond;
+    out.push({ name: `signed webhook deliveries/s (${run.engine})`, target: "≥ 1000", value: v, unit: "/s", pass: v >= 1000 });
+  }
   return out;
 }
 
@@ -86,6 +93,8 @@ export function formatReport(r: BenchReport): string {
   lines.push(...eventSection(r.events));
   lines.push("");
   lines.push(...jobSection(r.jobs));
+  lines.push("");
+  lines.push(...webhookSection(r.webhooks));
   lines.push("");
   lines.push("Goals (DESIGN §8)");
   lines.push(
@@ -108,6 +117,22 @@ function eventSection(events: EventBenchResult[]): string[] {
       : [e.engine, String(e.hookRuns), e.seconds!.toFixed(2), e.hookRunsPerSecond!.toFixed(0), e.publishToHandlerMs!.p50.toFixed(1), e.publishToHandlerMs!.p99.toFixed(1)],
   );
   lines.push(...table(["engine", "hook runs", "seconds", "runs/s", "publish→handler p50 ms", "p99 ms"], rows, 2));
+  return lines;
+}
+
+function webhookSection(w: WebhookBenchResult): string[] {
+  const lines = [
+    `Webhook deliveries — events published 16 at a time to ${w.installs} installs of one tenant, each with one webhook on the event; every`,
+    "delivery is signed, POSTed to a receiver process that verifies the signature, and its attempt recorded. Receiver ceiling: the",
+    `same signed POST sent straight to it with undici, ${w.ceilingConcurrency} at a time (what the receiver and this machine can take).`,
+    `Receiver ceiling: ${w.receiverCeilingPerSecond.toFixed(0)} POSTs/s`,
+  ];
+  const rows = w.runs.map((r) =>
+    r.skipped
+      ? [r.engine, "skipped", r.skipped, "", ""]
+      : [r.engine, String(r.deliveries), r.seconds!.toFixed(2), r.deliveriesPerSecond!.toFixed(0), (r.deliveriesPerSecond! / w.receiverCeilingPerSecond).toFixed(2)],
+  );
+  lines.push(...table(["engine", "deliveries", "seconds", "deliveries/s", "÷ ceiling"], rows, 2));
   return lines;
 }
 

@@ -21,6 +21,7 @@ const EnvSchema = z.object({
   SECRETS_KEY: z.string().min(16, "SECRETS_KEY must be at least 16 characters").optional(),
   ALLOW_PRIVATE_EGRESS: bool.default(false),
   WEBHOOK_RETRY_BASE_MS: int(1000, 1),
+  WEBHOOK_TIMEOUT_MS: int(15_000, 100),
   LLM_BASE_URL: z.string().url().optional(),
   LLM_API_KEY: z.string().optional(),
   LLM_MODEL: z.string().optional(),
@@ -71,7 +72,7 @@ export interface Config {
   jwtSecret: string;
   secretsKey: Buffer;
   allowPrivateEgress: boolean;
-  webhookRetryBaseMs: number;
+  webhooks: { retryBaseMs: number; timeoutMs: number };
   llm: { baseUrl?: string; apiKey?: string; model?: string };
   smtpUrl?: string;
   logLevel: Env["LOG_LEVEL"];
@@ -125,7 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret,
     secretsKey,
     allowPrivateEgress: e.ALLOW_PRIVATE_EGRESS,
-    webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    webhooks: { retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     llm: { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL },
     smtpUrl: e.SMTP_URL,
     logLevel: e.LOG_LEVEL,

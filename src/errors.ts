@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   no_previous_version: { status: 409, message: "There is no previous version to roll back to" },
   plugin_disabled: { status: 409, message: "The plugin is disabled" },
   job_running: { status: 409, message: "A run of this job is still running" },
+  delivery_pending: { status: 409, message: "The delivery is still being attempted" },
   // 413
   payload_too_large: { status: 413, message: "The upload is too large" },
   // 422

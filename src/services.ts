@@ -24,6 +24,9 @@ import { RateLimiter } from "./plugins/rate-limiter.ts";
 import { SecretStore } from "./plugins/secret-store.ts";
 import { uploadPlugin, type UploadResult } from "./plugins/upload-service.ts";
 import { SandboxPool } from "./sandbox/sandbox-pool.ts";
+import { checkUrl, createEgressAgent, isEgressRefused } from "./net/egress-guard.ts";
+import { DeliveryRunner } from "./webhooks/delivery-runner.ts";
+import { DeliveryStore } from "./webhooks/delivery-store.ts";
 
 /**
  * What a process does with background work. `all`: embedded mode, the API process runs it
@@ -47,6 +50,7 @@ export interface Services {
   invoker: Invoker;
   events: EventService;
   hookRunner: HookRunner;
+  deliveries: DeliveryStore;
   sweeper: OutboxSweeper;
   jobs: JobService;
   schedules: JobScheduler;
@@ -78,9 +82,27 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   const recorder = new InvocationRecorder(prisma, logger);
   const code = new PluginCodeStore(prisma, config.upload);
   const invoker = new Invoker({ sandbox, code, secrets, recorder, emitLimits: config.emit });
-  const events = new EventService(prisma, executor, logger);
+  // A claim outlasts the longest transform plus the longest send, so it is never taken from a live attempt.
+  const deliveryLockMs = config.webhooks.timeoutMs + config.limits.timeoutMs + 5000;
+  const events = new EventService(db.sql, executor, logger, executor.engine === "embedded" ? deliveryLockMs : 0);
+  installs.onInvalidate((tenantId) => events.invalidate(tenantId));
   invoker.bindPublisher((tenant, input) => events.publish(tenant, input));
   const hookRunner = new HookRunner({ prisma, installs, invoker, executor, logger });
+  const deliveries = new DeliveryStore(db.sql, deliveryLockMs);
+  const egress = createEgressAgent({ allowPrivate: config.allowPrivateEgress, connections: 64 });
+  const deliveryRunner = new DeliveryRunner({
+    store: deliveries,
+    installs,
+    invoker,
+    secrets,
+    executor,
+    logger,
+    dispatcher: egress,
+    checkUrl: (url) => void checkUrl(url, { allowPrivate: config.allowPrivateEgress }),
+    isRefusal: isEgressRefused,
+    timeoutMs: config.webhooks.timeoutMs,
+    retryBaseMs: config.webhooks.retryBaseMs,
+  });
   const sweeper = new OutboxSweeper({ prisma, executor, logger }, config.executor);
   const jobs = new JobService({ prisma, executor, logger, graceMs: config.sandbox.graceMs });
   const jobRunner = new JobRunner({ prisma, installs, invoker });
@@ -96,6 +118,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   if (role !== "api") {
     await executor.startWorker(async (item) => {
       if (item.kind === "hook") await hookRunner.run(item.id);
+      else if (item.kind === "delivery") await deliveryRunner.run(item.id, item.preclaimed);
       else if (item.kind === "job") await jobRunner.run(item.id);
       else if (item.kind === "job-tick" && item.tick) await onTick(item.tick);
     });
@@ -125,6 +148,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     invoker,
     events,
     hookRunner,
+    deliveries,
     sweeper,
     jobs,
     schedules,
@@ -139,6 +163,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
       await executor.close();
       await recorder.flush();
       await sandbox.close();
+      await egress.close();
       if (!overrides.db) await db.close();
     },
   };

@@ -4,6 +4,7 @@ import { authenticate, requireRole, requireTenant } from "../auth/authenticate.t
 import { AppError } from "../errors.ts";
 import { pluginView } from "../plugins/plugin-view.ts";
 import type { Services } from "../services.ts";
+import { deliveriesRouter } from "./deliveries-router.ts";
 import { jobsRouter } from "./jobs-router.ts";
 import { pluginLogsHandler } from "./plugin-logs.ts";
 import { secretsRouter } from "./secrets-router.ts";
@@ -59,6 +60,7 @@ export function pluginsRouter(s: Services): Router {
   router.get("/:id/logs", pluginLogsHandler(s));
   router.use("/:id/secrets", secretsRouter(s));
   router.use("/:id/jobs", jobsRouter(s));
+  router.use("/:id/deliveries", deliveriesRouter(s));
   return router;
 }
 

@@ -25,7 +25,7 @@ export function testEventHandler(s: Services): RequestHandler {
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"event_type": "auth.user.created", "event_data": {…}}', zodDetails(parsed.error));
     const published = await s.events.publish(tenantOf(req), { type: parsed.data.event_type, data: parsed.data.event_data ?? {}, source: "test" });
     if (req.query.wait !== "true") {
-      res.status(202).json({ event: { id: published.event.id }, hooks: published.hookRuns.length });
+      res.status(202).json({ event: { id: published.event.id }, hooks: published.hookRuns.length, webhooks: published.deliveries.length });
       return;
     }
     const ids = published.hookRuns.map((r) => r.id);
@@ -39,6 +39,8 @@ export function testEventHandler(s: Services): RequestHandler {
       event: published.event,
       complete: runs.every((r) => r.status !== "pending"),
       hooks: runs.map(hookRunView),
+      // Deliveries are not waited for (their retries can take hours): follow them in …/deliveries.
+      deliveries: published.deliveries.map((d) => ({ id: d.id, webhook: d.webhook, plugin_id: d.installId })),
     });
   };
 }

@@ -1,4 +1,4 @@
-import type { Executor } from "../execution/executor.ts";
+import type { Executor, WorkKind } from "../execution/executor.ts";
 import { workKey } from "../execution/executor.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger.ts";
@@ -6,7 +6,7 @@ import type { Logger } from "../logger.ts";
 const BATCH = 500;
 
 /**
- * Finds pending hook runs whose attempt is overdue — their queue entry was lost to a crash, a
+ * Finds pending hook runs, queued job runs and pending webhook deliveries whose attempt is overdue — their queue entry was lost to a crash, a
  * killed worker or a Redis restart — and enqueues them again. At start it takes every due run
  * (nothing of this process can be running yet); afterwards only those overdue by `staleMs`.
  * The dedupe key is the one the run was first queued with, so a still-queued entry is not doubled.
@@ -37,31 +37,40 @@ export class OutboxSweeper {
   }
 
   private async doSweep(staleMs: number): Promise<number> {
+    const { prisma } = this.deps;
+    const before = new Date(Date.now() - staleMs);
+    // Each source: what is overdue, as (id, attempt the queue entry was made for).
+    const sources: { kind: WorkKind; due: () => Promise<{ id: string; attempts?: number }[]> }[] = [
+      {
+        kind: "hook",
+        due: () => prisma.hookRun.findMany({ where: { status: "pending", nextAttemptAt: { lte: before } }, select: { id: true, attempts: true }, orderBy: { nextAttemptAt: "asc" }, take: BATCH }),
+      },
+      {
+        kind: "job",
+        due: () => prisma.jobRun.findMany({ where: { status: "queued", createdAt: { lte: before } }, select: { id: true }, orderBy: { createdAt: "asc" }, take: BATCH }),
+      },
+      {
+        // A delivery held by a worker (locked_until in the future) is being sent; leave it.
+        kind: "delivery",
+        due: () =>
+          prisma.webhookDelivery.findMany({
+            where: { status: "pending", nextAttemptAt: { lte: before }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: new Date() } }] },
+            select: { id: true, attempts: true },
+            orderBy: { nextAttemptAt: "asc" },
+            take: BATCH,
+          }),
+      },
+    ];
     let total = 0;
     try {
-      const due = await this.deps.prisma.hookRun.findMany({
-        where: { status: "pending", nextAttemptAt: { lte: new Date(Date.now() - staleMs) } },
-        select: { id: true, attempts: true },
-        orderBy: { nextAttemptAt: "asc" },
-        take: BATCH,
-      });
-      for (const run of due) {
-        const item = { kind: "hook" as const, id: run.id };
-        await this.deps.executor.enqueue(item, { dedupeKey: workKey(item, run.attempts) });
-        total++;
+      for (const source of sources) {
+        for (const row of await source.due()) {
+          const item = { kind: source.kind, id: row.id };
+          await this.deps.executor.enqueue(item, { dedupeKey: workKey(item, row.attempts ?? 0) });
+          total++;
+        }
       }
-      const queuedJobs = await this.deps.prisma.jobRun.findMany({
-        where: { status: "queued", createdAt: { lte: new Date(Date.now() - staleMs) } },
-        select: { id: true },
-        orderBy: { createdAt: "asc" },
-        take: BATCH,
-      });
-      for (const run of queuedJobs) {
-        const item = { kind: "job" as const, id: run.id };
-        await this.deps.executor.enqueue(item, { dedupeKey: workKey(item, 0) });
-        total++;
-      }
-      if (total) this.deps.logger.info({ count: total }, "outbox sweep re-enqueued pending hook and job runs");
+      if (total) this.deps.logger.info({ count: total }, "outbox sweep re-enqueued pending hook runs, job runs and deliveries");
     } catch (err) {
       this.deps.logger.warn({ err }, "outbox sweep failed; will try again");
     }

@@ -1,16 +1,20 @@
+import type { ClaimedDelivery } from "../webhooks/delivery-store.ts";
+
 /**
- * Background work (hook runs now; job runs and webhook deliveries later) behind one interface.
+ * Background work (hook runs, job runs, webhook deliveries, cron ticks) behind one interface.
  * The database is the record of every item; an engine only decides when and where it runs.
  * A lost queue entry is therefore harmless: the outbox sweeper finds the row and enqueues again.
  */
-export type WorkKind = "hook" | "job" | "job-tick";
+export type WorkKind = "hook" | "job" | "job-tick" | "delivery";
 
 export interface WorkItem {
   kind: WorkKind;
-  /** The id of the row this work is about (a hook run, a job run); for a tick, the schedule id. */
+  /** The id of the row this work is about (a hook run, a job run, a delivery); for a tick, the schedule id. */
   id: string;
   /** A cron tick: which install's which job, and when it was due. */
   tick?: JobTick;
+  /** Embedded engine: a delivery written already claimed, with what its first attempt needs. */
+  preclaimed?: ClaimedDelivery;
 }
 
 export interface JobTick {

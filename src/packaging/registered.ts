@@ -16,4 +16,6 @@ export interface Registered {
   lifecycle: string[];
   /** Whether a `health(fn)` handler was registered. */
   health: boolean;
+  /** Webhook transform files and the functions each exports (absent before webhooks existed). */
+  transforms?: Record<string, string[]>;
 }

@@ -73,8 +73,15 @@ const ROUTE_AUTH = new Set(["user", "admin", "public"]);
 const HTTP_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
 /** What the manifest declares against what the code registered when loaded; each mismatch is a problem. */
-export function compareRegistrations(manifest: Manifest, registered: Registered): Problem[] {
+export function compareRegistrations(manifest: Manifest, registered: Registered, webhooks: readonly WebhookDefinition[] = []): Problem[] {
   const problems: Problem[] = [];
+  for (const webhook of webhooks) {
+    if (!webhook.transform) continue;
+    const { file, fn } = webhook.transform;
+    if (!registered.transforms?.[file]?.includes(fn)) {
+      problems.push({ path: `${webhook.file}: transform.entry`, message: `${file} does not export a function "${fn}"` });
+    }
+  }
   const hooks = new Set(registered.hooks);
   manifest.events.forEach((event, i) => {
     if (!hooks.has(event)) {

@@ -1,5 +1,6 @@
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Registered } from "../packaging/registered.ts";
+import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
 import { RouteMatcher } from "./route-matcher.ts";
 
 export type InstallStatus = "enabled" | "disabled" | "failed";
@@ -22,6 +23,7 @@ export interface ActiveInstall {
     sha256: string;
     manifest: Manifest;
     registered: Registered;
+    webhooks: WebhookDefinition[];
   };
   routes: RouteMatcher;
 }
@@ -44,6 +46,7 @@ interface VersionRow {
   sha256: string;
   manifest: unknown;
   registered: unknown;
+  webhooks?: unknown;
 }
 
 export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug: string): ActiveInstall {
@@ -65,6 +68,7 @@ export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug
       sha256: version.sha256,
       manifest: version.manifest as Manifest,
       registered,
+      webhooks: (version.webhooks ?? []) as WebhookDefinition[],
     },
     routes: new RouteMatcher(registered.routes),
   };

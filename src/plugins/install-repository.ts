@@ -10,6 +10,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export class InstallRepository {
   private readonly cache = new Map<string, { at: number; value: ActiveInstall | null }>();
+  private readonly listeners: ((tenantId: string) => void)[] = [];
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -41,6 +42,12 @@ export class InstallRepository {
 
   invalidate(tenantId: string): void {
     for (const key of this.cache.keys()) if (key.startsWith(`${tenantId}:`)) this.cache.delete(key);
+    for (const listener of this.listeners) listener(tenantId);
+  }
+
+  /** Other caches derived from installs (the event subscribers) are dropped with this one. */
+  onInvalidate(listener: (tenantId: string) => void): void {
+    this.listeners.push(listener);
   }
 
   private async withVersion(row: Parameters<typeof toActiveInstall>[0] & { currentVersionId: string }, tenantSlug: string) {
@@ -50,4 +57,4 @@ export class InstallRepository {
 }
 
 // Never the bundle: it is only read when a sandbox process needs the code.
-const VERSION_FIELDS = { id: true, version: true, sha256: true, manifest: true, registered: true } as const;
+const VERSION_FIELDS = { id: true, version: true, sha256: true, manifest: true, registered: true, webhooks: true } as const;

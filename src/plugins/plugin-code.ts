@@ -1,13 +1,15 @@
 import type { Config } from "../config.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
 import { readPluginZip } from "../packaging/zip-reader.ts";
 import type { PluginCode } from "../sandbox/protocol.ts";
 
 /** The JavaScript files of a package, as the sandbox loads them. */
-export function codeFromFiles(versionId: string, entry: string, files: Map<string, Buffer>): PluginCode {
+export function codeFromFiles(versionId: string, entry: string, files: Map<string, Buffer>, webhooks: readonly WebhookDefinition[] = []): PluginCode {
   const js: Record<string, string> = {};
   for (const [name, data] of files) if (/\.(m?js)$/.test(name)) js[name] = data.toString("utf8");
-  return { versionId, entry, files: js };
+  const transforms = [...new Set(webhooks.flatMap((w) => (w.transform ? [w.transform.file] : [])))];
+  return { versionId, entry, files: js, ...(transforms.length ? { transforms } : {}) };
 }
 
 /**
@@ -28,10 +30,11 @@ export class PluginCodeStore {
     if (hit) return hit;
     const row = await this.prisma.pluginVersion.findUniqueOrThrow({
       where: { id: versionId },
-      select: { bundle: true, manifest: true },
+      select: { bundle: true, manifest: true, webhooks: true },
     });
     const entry = (row.manifest as { entry: string }).entry;
-    const code = codeFromFiles(versionId, entry, readPluginZip(Buffer.from(row.bundle), this.upload));
+    const webhooks = row.webhooks as unknown as WebhookDefinition[];
+    const code = codeFromFiles(versionId, entry, readPluginZip(Buffer.from(row.bundle), this.upload), webhooks);
     this.cache.set(versionId, code);
     if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string);
     return code;

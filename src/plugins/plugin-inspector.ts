@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AppError } from "../errors.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Registered } from "../packaging/registered.ts";
+import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import { codeFromFiles } from "./plugin-code.ts";
 
@@ -10,7 +11,13 @@ import { codeFromFiles } from "./plugin-code.ts";
  * routes, jobs, lifecycle). Top-level code runs under the plugin's own limits; a package
  * whose code cannot load is a 422 like any other invalid package.
  */
-export async function inspectPackage(sandbox: SandboxPool, manifest: Manifest, files: Map<string, Buffer>, sha256: string): Promise<Registered> {
+export async function inspectPackage(
+  sandbox: SandboxPool,
+  manifest: Manifest,
+  files: Map<string, Buffer>,
+  sha256: string,
+  webhooks: readonly WebhookDefinition[] = [],
+): Promise<Registered> {
   const versionId = `inspect-${sha256}-${randomUUID()}`;
   const key = `inspect:${versionId}`;
   const result = await sandbox
@@ -23,7 +30,7 @@ export async function inspectPackage(sandbox: SandboxPool, manifest: Manifest, f
       name: "",
       args: [],
       info: { tenantId: "", userId: null, plugin: { slug: manifest.slug, version: manifest.version, installId: "" }, config: {} },
-      code: () => codeFromFiles(versionId, manifest.entry, files),
+      code: () => codeFromFiles(versionId, manifest.entry, files, webhooks),
       // Top-level code has no ctx; nothing may be asked of the host while loading.
       capability: async () => {
         throw new Error("ctx is not available while the plugin loads");

@@ -26,6 +26,12 @@ export class SecretStore {
     return row ? this.cipher.decrypt(Buffer.from(row.ciphertext), `${installId}:${name}`) : undefined;
   }
 
+  /** Every secret of an install, decrypted: one read for a webhook delivery's placeholders. */
+  async getAll(installId: string): Promise<Map<string, string>> {
+    const rows = await this.prisma.secret.findMany({ where: { installId }, select: { name: true, ciphertext: true } });
+    return new Map(rows.map((r) => [r.name, this.cipher.decrypt(Buffer.from(r.ciphertext), `${installId}:${r.name}`)]));
+  }
+
   /** Names and update times only: values never leave through the API. */
   async list(installId: string): Promise<{ name: string; updated_at: string }[]> {
     const rows = await this.prisma.secret.findMany({ where: { installId }, orderBy: { name: "asc" }, select: { name: true, updatedAt: true } });

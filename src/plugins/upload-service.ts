@@ -43,8 +43,8 @@ type Tenant = { id: string; slug: string };
 export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buffer): Promise<UploadResult> {
   const pkg = validatePackage(bundle, { upload: deps.upload, limits: deps.limits });
   const { manifest } = pkg;
-  const registered = await inspectPackage(deps.sandbox, manifest, pkg.files, pkg.sha256);
-  const problems = [...compareRegistrations(manifest, registered), ...(await dependencyProblems(deps, tenant, manifest))];
+  const registered = await inspectPackage(deps.sandbox, manifest, pkg.files, pkg.sha256, pkg.webhooks);
+  const problems = [...compareRegistrations(manifest, registered, pkg.webhooks), ...(await dependencyProblems(deps, tenant, manifest))];
   if (problems.length) throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
 
   const existing = await deps.prisma.install.findUnique({ where: { tenantId_slug: { tenantId: tenant.id, slug: manifest.slug } } });
@@ -54,6 +54,7 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
     version: manifest.version,
     manifest: manifest as object,
     registered: registered as object,
+    webhooks: pkg.webhooks as unknown as object,
     bundle: new Uint8Array(bundle),
     sha256: pkg.sha256,
   };

@@ -1,13 +1,15 @@
 // Messages between the host (API or worker process) and a sandbox process, over Node IPC.
 // Only plain data travels; plugin values are JSON strings produced inside the isolate.
 
-export type CallKind = "route" | "hook" | "job" | "lifecycle" | "health" | "describe";
+export type CallKind = "route" | "hook" | "job" | "lifecycle" | "health" | "describe" | "transform";
 
 /** The plugin's JavaScript files, keyed by package path. Sent once per sandbox process. */
 export interface PluginCode {
   versionId: string;
   entry: string;
   files: Record<string, string>;
+  /** Modules evaluated after the entry although it does not import them: webhook transforms. */
+  transforms?: string[];
 }
 
 /** Identity and config a plugin sees as ctx; serialised into the isolate per call. */

@@ -64,7 +64,7 @@ const STANDARD_GLOBALS = new Set([
   "decodeURIComponent", "encodeURI", "encodeURIComponent", "escape", "eval", "globalThis", "isFinite", "isNaN",
   "parseFloat", "parseInt", "undefined", "unescape", "DisposableStack", "AsyncDisposableStack", "SuppressedError",
   // Defined by the platform's runtime.
-  "console", "__sbh_sdk",
+  "console", "__sbh_sdk", "__sbh_transforms",
 ]);
 
 test("no host global is reachable from plugin code", async () => {

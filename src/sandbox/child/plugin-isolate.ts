@@ -68,7 +68,7 @@ export class PluginIsolate {
     };
     const entry = await load(code.entry);
     const fileOf = new Map<ivm.Module, string>([[entry, code.entry]]);
-    await entry.instantiate(context, async (specifier, referrer) => {
+    const resolve = async (specifier: string, referrer: ivm.Module) => {
       if (specifier === SDK_SPECIFIER) return sdk;
       const from = fileOf.get(referrer) ?? code.entry;
       if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
@@ -78,8 +78,19 @@ export class PluginIsolate {
       const mod = await load(file);
       fileOf.set(mod, file);
       return mod;
-    });
+    };
+    await entry.instantiate(context, resolve);
     await entry.evaluate({ timeout: timeoutMs });
+    for (const file of code.transforms ?? []) {
+      // A glue module at the package root imports the transform file and hands its exports to the runtime.
+      const glue = await this.isolate.compileModule(
+        `import * as m from ${JSON.stringify(`./${file}`)};\nglobalThis.__sbh_transforms(${JSON.stringify(file)}, m);`,
+        { filename: `sbh:transform/${file}` },
+      );
+      fileOf.set(glue, "__transform_glue__.js");
+      await glue.instantiate(context, resolve);
+      await glue.evaluate({ timeout: timeoutMs });
+    }
   }
 
   /** Runs one handler. The isolate's own timeout covers synchronous runs; a host deadline covers awaits. */

@@ -115,6 +115,14 @@ defineProperty(globalThis, "__sbh_sdk", {
   enumerable: false, writable: false, configurable: false,
 });
 
+// Webhook transforms are modules of their own (not imported by the entry); the sandbox
+// process evaluates a small glue module per transform file that hands its exports here.
+// Last registration wins, and the glue runs after the entry, so the package's file is what runs.
+defineProperty(globalThis, "__sbh_transforms", {
+  value: (file, namespace) => { registry.transforms.set(String(file), namespace); },
+  enumerable: false, writable: false, configurable: false,
+});
+
 // --- host relays -------------------------------------------------------------------------
 
 async function callHost(callId, method, args) {
@@ -196,7 +204,9 @@ function makeCtx(callId, info, request) {
 function describe() {
   const hooks = [...registry.hooks.keys()];
   const routes = registry.routes.map((r) => ({ path: r.path, methods: r.methods, auth: r.auth }));
-  return { hooks, routes, jobs: [...registry.jobs.keys()], lifecycle: [...registry.lifecycle.keys()], health: registry.health !== null };
+  const transforms = {};
+  for (const [file, ns] of registry.transforms) transforms[file] = Object.keys(ns).filter((k) => typeof ns[k] === "function");
+  return { hooks, routes, jobs: [...registry.jobs.keys()], lifecycle: [...registry.lifecycle.keys()], health: registry.health !== null, transforms };
 }
 
 function findHandler(kind, name) {
@@ -208,8 +218,18 @@ function findHandler(kind, name) {
     case "job": return registry.jobs.get(name);
     case "lifecycle": return registry.lifecycle.get(name);
     case "health": return registry.health || (() => ({ status: "ok" }));
+    case "transform": return transformHandler(name);
     default: return undefined;
   }
+}
+
+// name = "transforms/file.js#fn"; the transform gets the event first, ctx second.
+function transformHandler(name) {
+  const at = name.lastIndexOf("#");
+  const ns = registry.transforms.get(name.slice(0, at));
+  const fn = ns && ns[name.slice(at + 1)];
+  if (typeof fn !== "function") return undefined;
+  return (ctx, event) => fn(event, ctx);
 }
 
 function errorRecord(err) {
