@@ -522,13 +522,18 @@ export function defineHookSuite(engine: Engine): void {
       await expectError(await a.request("GET", "/api/events", { headers: { "x-tenant-slug": b.slug } }), 403, "tenant_mismatch");
     });
 
-    test("POST /api/events refuses a bad type and data over 256 KiB with 400", async (t) => {
+    test("POST /api/events refuses a bad type, data over 256 KiB and NUL characters with 400", async (t) => {
       if (!(await ready(t))) return;
       const ten = await (await main()).tenant();
       await expectError(await ten.request("POST", "/api/events", { json: { type: "NoDots" } }), 400, "invalid_request");
       await expectError(await ten.request("POST", "/api/events", { json: { data: {} } }), 400, "invalid_request");
       await expectError(await ten.request("POST", "/api/events", { json: { type: "big.thing", data: { blob: "x".repeat(300 * 1024) } } }), 400, "invalid_request");
+      const nul = await expectError(await ten.request("POST", "/api/events", { json: { type: "nul.thing", data: { name: "a\u0000b" } } }), 400, "invalid_request");
+      assert.match(nul.error.message, /NUL/);
       assert.deepEqual(await events(ten), []);
+      // A backslash followed by "u0000" is plain text, not a NUL.
+      await ok(await ten.request("POST", "/api/events", { json: { type: "text.thing", data: { name: "a\\u0000b" } } }), 202);
+      assert.equal((await events(ten))[0].data.name, "a\\u0000b");
     });
   });
 
