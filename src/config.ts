@@ -22,10 +22,18 @@ const EnvSchema = z.object({
   ALLOW_PRIVATE_EGRESS: bool.default(false),
   WEBHOOK_RETRY_BASE_MS: int(1000, 1),
   WEBHOOK_TIMEOUT_MS: int(15_000, 100),
+  // ctx.http: a response must be complete within this time and size.
+  HTTP_TIMEOUT_MS: int(10_000, 100),
+  HTTP_MAX_RESPONSE_BYTES: int(5 * 1024 * 1024, 1024),
   LLM_BASE_URL: z.string().url().optional(),
   LLM_API_KEY: z.string().optional(),
   LLM_MODEL: z.string().optional(),
+  LLM_TIMEOUT_MS: int(60_000, 100),
   SMTP_URL: z.string().optional(),
+  EMAIL_FROM: z.string().default("SBH plugins <plugins@localhost>"),
+  // ctx.db: the largest document a plugin may store, and the most rows one query returns.
+  DB_MAX_DOCUMENT_BYTES: int(64 * 1024, 1024),
+  DB_MAX_QUERY_LIMIT: int(100, 1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
   // Sandbox processes and the platform maxima a manifest's `resources` may only lower.
@@ -73,8 +81,10 @@ export interface Config {
   secretsKey: Buffer;
   allowPrivateEgress: boolean;
   webhooks: { retryBaseMs: number; timeoutMs: number };
-  llm: { baseUrl?: string; apiKey?: string; model?: string };
-  smtpUrl?: string;
+  http: { timeoutMs: number; maxResponseBytes: number };
+  llm: { baseUrl?: string; apiKey?: string; model?: string; timeoutMs: number };
+  email: { smtpUrl?: string; from: string };
+  db: { maxDocumentBytes: number; maxQueryLimit: number };
   logLevel: Env["LOG_LEVEL"];
   sandbox: {
     processes: number;
@@ -127,8 +137,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretsKey,
     allowPrivateEgress: e.ALLOW_PRIVATE_EGRESS,
     webhooks: { retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
-    llm: { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL },
-    smtpUrl: e.SMTP_URL,
+    http: { timeoutMs: e.HTTP_TIMEOUT_MS, maxResponseBytes: e.HTTP_MAX_RESPONSE_BYTES },
+    llm: { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS },
+    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
+    db: { maxDocumentBytes: e.DB_MAX_DOCUMENT_BYTES, maxQueryLimit: e.DB_MAX_QUERY_LIMIT },
     logLevel: e.LOG_LEVEL,
     sandbox: {
       processes: e.SANDBOX_PROCESSES,

@@ -19,6 +19,8 @@ import { InstallRepository } from "./plugins/install-repository.ts";
 import { InstallService } from "./plugins/install-service.ts";
 import { InvocationRecorder } from "./plugins/invocation-recorder.ts";
 import { Invoker } from "./plugins/invoker.ts";
+import { UsageCounter } from "./plugins/usage-counter.ts";
+import type { CapabilityDeps } from "./capabilities/capability-deps.ts";
 import { PluginCodeStore } from "./plugins/plugin-code.ts";
 import { RateLimiter } from "./plugins/rate-limiter.ts";
 import { SecretStore } from "./plugins/secret-store.ts";
@@ -56,6 +58,7 @@ export interface Services {
   schedules: JobScheduler;
   rateLimiter: RateLimiter;
   files: FileStore;
+  usage: UsageCounter;
   upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
   close(): Promise<void>;
 }
@@ -81,7 +84,21 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   const secrets = new SecretStore(prisma, config.secretsKey);
   const recorder = new InvocationRecorder(prisma, logger);
   const code = new PluginCodeStore(prisma, config.upload);
-  const invoker = new Invoker({ sandbox, code, secrets, recorder, emitLimits: config.emit });
+  const files = new FileStore(prisma, path.join(config.dataDir, "files"));
+  const usage = new UsageCounter(db.sql, logger);
+  // One guarded agent for everything plugins reach out to: ctx.http and webhook deliveries.
+  const egress = createEgressAgent({ allowPrivate: config.allowPrivateEgress, connections: 64 });
+  const capabilities: CapabilityDeps = {
+    sql: db.sql,
+    prisma,
+    files,
+    usage,
+    http: { dispatcher: egress, allowPrivate: config.allowPrivateEgress, ...config.http },
+    llm: config.llm,
+    email: config.email,
+    db: config.db,
+  };
+  const invoker = new Invoker({ sandbox, code, secrets, recorder, capabilities, emitLimits: config.emit });
   // A claim outlasts the longest transform plus the longest send, so it is never taken from a live attempt.
   const deliveryLockMs = config.webhooks.timeoutMs + config.limits.timeoutMs + 5000;
   const events = new EventService(db.sql, executor, logger, executor.engine === "embedded" ? deliveryLockMs : 0);
@@ -89,7 +106,6 @@ export async function createServices(config: Config, logger: Logger, overrides: 
   invoker.bindPublisher((tenant, input) => events.publish(tenant, input));
   const hookRunner = new HookRunner({ prisma, installs, invoker, executor, logger });
   const deliveries = new DeliveryStore(db.sql, deliveryLockMs);
-  const egress = createEgressAgent({ allowPrivate: config.allowPrivateEgress, connections: 64 });
   const deliveryRunner = new DeliveryRunner({
     store: deliveries,
     installs,
@@ -153,7 +169,8 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     jobs,
     schedules,
     rateLimiter: new RateLimiter(),
-    files: new FileStore(prisma, path.join(config.dataDir, "files")),
+    files,
+    usage,
     upload: (tenant, bundle) =>
       uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
     async close() {
@@ -162,6 +179,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
       await schedules.close();
       await executor.close();
       await recorder.flush();
+      await usage.close();
       await sandbox.close();
       await egress.close();
       if (!overrides.db) await db.close();

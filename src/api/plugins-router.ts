@@ -5,6 +5,8 @@ import { AppError } from "../errors.ts";
 import { pluginView } from "../plugins/plugin-view.ts";
 import type { Services } from "../services.ts";
 import { deliveriesRouter } from "./deliveries-router.ts";
+import { emailsRouter } from "./emails-router.ts";
+import { usageRouter } from "./usage-router.ts";
 import { jobsRouter } from "./jobs-router.ts";
 import { pluginLogsHandler } from "./plugin-logs.ts";
 import { secretsRouter } from "./secrets-router.ts";
@@ -46,7 +48,9 @@ export function pluginsRouter(s: Services): Router {
     res.json({ plugin: pluginView(install), rolled_back_from: from });
   });
   router.delete("/:id", async (req, res) => {
-    await s.installService.uninstall(tenantOf(req), String(req.params.id));
+    const purge = req.query.purge;
+    if (purge !== undefined && purge !== "true" && purge !== "false") throw new AppError("invalid_request", "purge must be true or false");
+    await s.installService.uninstall(tenantOf(req), String(req.params.id), { purge: purge === "true" });
     res.status(204).end();
   });
   router.get("/:id/config", async (req, res) => {
@@ -61,6 +65,8 @@ export function pluginsRouter(s: Services): Router {
   router.use("/:id/secrets", secretsRouter(s));
   router.use("/:id/jobs", jobsRouter(s));
   router.use("/:id/deliveries", deliveriesRouter(s));
+  router.use("/:id/usage", usageRouter(s));
+  router.use("/:id/emails", emailsRouter(s));
   return router;
 }
 

@@ -1,3 +1,6 @@
+import type { Manifest } from "../packaging/manifest-schema.ts";
+import type { CapabilityDeps } from "./capability-deps.ts";
+
 /** What a capability knows about the call it serves; built by the invoker, never by plugin code. */
 export interface CallScope {
   tenantId: string;
@@ -5,9 +8,14 @@ export interface CallScope {
   installId: string;
   pluginSlug: string;
   permissions: ReadonlySet<string>;
+  /** The install's current manifest: http_allowlist, resources (max_disk_mb), collections. */
+  manifest: Manifest;
+  /** Host services (database, files, egress agent, LLM and mail settings, usage counters). */
+  deps: CapabilityDeps;
   secrets: { get(installId: string, name: string): Promise<string | undefined> };
   /** Writes to the plugin's log (denials are logged there, so the author sees them). */
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: unknown): void;
+  /** Counts one ctx call per tenant/install (usage_counters: `ctx.<method>:<outcome>`). */
   count(method: string, outcome: "ok" | "denied" | "error"): void;
   emit: {
     /** Depth the emitted event gets: 0 from routes/jobs, the triggering event's + 1 from hooks. */

@@ -2,7 +2,12 @@ import type { CapabilityHandler } from "../sandbox/sandbox-process.ts";
 import type { CallScope } from "./call-scope.ts";
 import { CapabilityError, NotAvailable, PermissionDenied } from "./capability-error.ts";
 import { METHOD_PERMISSIONS } from "./permissions.ts";
+import { dbDelete, dbGetById, dbInsert, dbQuery, dbUpdate } from "./db.ts";
+import { emailSend } from "./email.ts";
 import { emit } from "./emit.ts";
+import { filesDelete, filesList, filesRead, filesUpload } from "./files.ts";
+import { httpFetch, httpGet, httpPost } from "./http.ts";
+import { llmRun } from "./llm.ts";
 import { secretsGet } from "./secrets.ts";
 
 type Capability = (scope: CallScope, args: unknown[]) => Promise<unknown>;
@@ -11,6 +16,20 @@ type Capability = (scope: CallScope, args: unknown[]) => Promise<unknown>;
 const IMPLEMENTED: Readonly<Record<string, Capability>> = {
   "secrets.get": secretsGet,
   emit,
+  "db.query": dbQuery,
+  "db.getById": dbGetById,
+  "db.insert": dbInsert,
+  "db.update": dbUpdate,
+  "db.delete": dbDelete,
+  "http.fetch": httpFetch,
+  "http.get": httpGet,
+  "http.post": httpPost,
+  "files.list": filesList,
+  "files.read": filesRead,
+  "files.upload": filesUpload,
+  "files.delete": filesDelete,
+  "llm.run": llmRun,
+  "email.send": emailSend,
 };
 
 const PLANNED = new Set(Object.keys(METHOD_PERMISSIONS));

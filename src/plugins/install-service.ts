@@ -71,8 +71,11 @@ export class InstallService {
     return { install, from: before.version.version };
   }
 
-  /** Removes the install with its versions, secrets, config and logs. */
-  async uninstall(tenant: Tenant, idOrSlug: string): Promise<ActiveInstall> {
+  /**
+   * Removes the install with its versions, secrets, config and logs. The plugin's own data
+   * (ctx.db collections) stays for a reinstall of the same slug unless `purge` is set.
+   */
+  async uninstall(tenant: Tenant, idOrSlug: string, opts: { purge?: boolean } = {}): Promise<ActiveInstall> {
     const install = await this.get(tenant, idOrSlug);
     // A failing onUninstall is logged to the plugin's log; the uninstall goes on.
     if (install.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, install, "onUninstall");
@@ -83,8 +86,14 @@ export class InstallService {
     ]);
     this.forget(tenant, install);
     await this.deps.schedules.remove(install.id);
+    if (opts.purge) await this.purgeData(tenant, install);
     await this.raise(tenant, "plugin.uninstalled", install);
     return install;
+  }
+
+  // The plugin's documents (and the indexes its manifest declared for them).
+  private async purgeData(tenant: Tenant, install: ActiveInstall): Promise<void> {
+    await this.deps.prisma.pluginDocument.deleteMany({ where: { tenantId: tenant.id, plugin: install.slug } });
   }
 
   private async raise(tenant: Tenant, type: string, install: ActiveInstall): Promise<void> {

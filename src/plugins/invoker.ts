@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { CallScope } from "../capabilities/call-scope.ts";
+import type { CapabilityDeps } from "../capabilities/capability-deps.ts";
 import { capabilityHandler } from "../capabilities/capability-handler.ts";
 import { AppError } from "../errors.ts";
 import type { CallKind, LogLine, PluginErrorRecord } from "../sandbox/protocol.ts";
@@ -50,6 +51,7 @@ export type EventPublisher = (
 
 export interface InvokerDeps {
   sandbox: SandboxPool;
+  capabilities: CapabilityDeps;
   code: PluginCodeStore;
   secrets: SecretStore;
   recorder: InvocationRecorder;
@@ -77,9 +79,11 @@ export class Invoker {
       installId: install.id,
       pluginSlug: install.slug,
       permissions: new Set(install.version.manifest.permissions),
+      manifest: install.version.manifest,
+      deps: this.deps.capabilities,
       secrets: this.deps.secrets,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
-      count: () => undefined,
+      count: (method, outcome) => this.deps.capabilities.usage.add(install.tenantId, install.id, `ctx.${method}:${outcome}`),
       emit: {
         depth: req.emitDepth ?? 0,
         ...this.deps.emitLimits,

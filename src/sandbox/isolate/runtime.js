@@ -175,6 +175,29 @@ function relayGroup(callId, prefix, names) {
   return freeze(group);
 }
 
+// ctx.http answers with plain data ({status, headers, body, url, redirected}); plugins get a
+// fetch-like response around it. The body is text; json() parses it here, in the isolate.
+function httpResponse(r) {
+  const body = typeof r.body === "string" ? r.body : "";
+  return freeze({
+    status: r.status,
+    ok: r.status >= 200 && r.status < 300,
+    headers: freeze({ ...r.headers }),
+    url: r.url,
+    redirected: r.redirected === true,
+    text: async () => body,
+    json: async () => parse(body),
+  });
+}
+
+function httpGroup(callId) {
+  const group = {};
+  for (const name of ["fetch", "get", "post"]) {
+    group[name] = async (...args) => httpResponse(await callHost(callId, "http." + name, args));
+  }
+  return freeze(group);
+}
+
 function makeCtx(callId, info, request) {
   const config = info.config || {};
   const log = {};
@@ -192,7 +215,7 @@ function makeCtx(callId, info, request) {
     log: freeze(log),
     emit: (type, data) => callHost(callId, "emit", [type, data]),
     db: relayGroup(callId, "db", ["query", "getById", "insert", "update", "delete"]),
-    http: relayGroup(callId, "http", ["fetch", "get", "post"]),
+    http: httpGroup(callId),
     files: relayGroup(callId, "files", ["list", "read", "upload", "delete"]),
     llm: relayGroup(callId, "llm", ["run"]),
     email: relayGroup(callId, "email", ["send"]),
