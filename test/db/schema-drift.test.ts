@@ -36,6 +36,7 @@ function expectedType(f: SchemaField): { data_type: string; precision?: number; 
     case "Timestamptz": return { data_type: "timestamp with time zone", precision: n ?? 6 };
     case "Timestamp": return { data_type: "timestamp without time zone", precision: n ?? 6 };
     case "Integer": return { data_type: "integer" };
+    case "Date": return { data_type: "date" };
     case "SmallInt": return { data_type: "smallint" };
     case "JsonB": return { data_type: "jsonb" };
     case "Json": return { data_type: "json" };

@@ -19,7 +19,7 @@ CREATE TABLE "email_messages" (
     "id" UUID NOT NULL,
     "tenant_id" UUID NOT NULL,
     "install_id" UUID NOT NULL,
-    "to" TEXT[],
+    "recipients" JSONB NOT NULL,
     "subject" TEXT NOT NULL,
     "text" TEXT,
     "html" TEXT,
@@ -33,13 +33,14 @@ CREATE TABLE "email_messages" (
 
 -- CreateTable
 CREATE TABLE "usage_counters" (
+    "id" BIGSERIAL NOT NULL,
     "tenant_id" UUID NOT NULL,
     "install_id" UUID NOT NULL,
     "metric" TEXT NOT NULL,
     "day" DATE NOT NULL,
     "value" BIGINT NOT NULL DEFAULT 0,
 
-    CONSTRAINT "usage_counters_pkey" PRIMARY KEY ("install_id","metric","day")
+    CONSTRAINT "usage_counters_pkey" PRIMARY KEY ("id")
 );
 
 -- CreateIndex
@@ -47,6 +48,9 @@ CREATE INDEX "files_install_id_idx" ON "files"("install_id");
 
 -- CreateIndex
 CREATE INDEX "plugin_documents_tenant_id_plugin_collection_created_at_idx" ON "plugin_documents"("tenant_id", "plugin", "collection", "created_at");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "usage_counters_install_id_metric_day_key" ON "usage_counters"("install_id", "metric", "day");
 
 -- CreateIndex
 CREATE INDEX "email_messages_install_id_created_at_idx" ON "email_messages"("install_id", "created_at");
