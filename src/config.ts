@@ -111,6 +111,16 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/**
+ * Only what validating a package needs (upload limits, platform maxima), without keys or data
+ * directories: for the CLI's offline `plugin validate` and the test harness.
+ */
+export function packageLimits(env: NodeJS.ProcessEnv = process.env): Pick<Config, "upload" | "limits"> {
+  const parsed = EnvSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) throw new ConfigError(`invalid environment: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`);
+  return { upload: uploadOf(parsed.data), limits: limitsOf(parsed.data) };
+}
+
 /** Parses the environment once. Throws ConfigError listing every bad key. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(stripEmpty(env));
@@ -148,13 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxIsolates: e.SANDBOX_MAX_ISOLATES,
       graceMs: e.SANDBOX_GRACE_MS,
     },
-    limits: {
-      timeoutMs: e.PLUGIN_TIMEOUT_MS,
-      jobTimeoutMs: e.PLUGIN_JOB_TIMEOUT_MS,
-      memoryMb: e.PLUGIN_MEMORY_MB,
-      maxDiskMb: e.PLUGIN_MAX_DISK_MB,
-      rateLimit: { calls: e.PLUGIN_RATE_LIMIT_CALLS, periodSeconds: e.PLUGIN_RATE_LIMIT_PERIOD_S },
-    },
+    limits: limitsOf(e),
     executor: {
       queuePrefix: e.QUEUE_PREFIX,
       concurrency: e.EXECUTOR_CONCURRENCY,
@@ -163,13 +167,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       scheduleResyncMs: e.SCHEDULE_RESYNC_MS,
     },
     emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL },
-    upload: {
-      maxBytes: e.UPLOAD_MAX_BYTES,
-      maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES,
-      maxEntries: e.UPLOAD_MAX_ENTRIES,
-      maxRatio: e.UPLOAD_MAX_RATIO,
-    },
+    upload: uploadOf(e),
   };
+}
+
+function limitsOf(e: Env): PlatformLimits {
+  return {
+    timeoutMs: e.PLUGIN_TIMEOUT_MS,
+    jobTimeoutMs: e.PLUGIN_JOB_TIMEOUT_MS,
+    memoryMb: e.PLUGIN_MEMORY_MB,
+    maxDiskMb: e.PLUGIN_MAX_DISK_MB,
+    rateLimit: { calls: e.PLUGIN_RATE_LIMIT_CALLS, periodSeconds: e.PLUGIN_RATE_LIMIT_PERIOD_S },
+  };
+}
+
+function uploadOf(e: Env): Config["upload"] {
+  return { maxBytes: e.UPLOAD_MAX_BYTES, maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES, maxEntries: e.UPLOAD_MAX_ENTRIES, maxRatio: e.UPLOAD_MAX_RATIO };
 }
 
 // `FOO=` in a .env file means "unset", not "empty string".

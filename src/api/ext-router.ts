@@ -1,12 +1,9 @@
 import express, { Router, type Request, type Response } from "express";
 import { authenticate } from "../auth/authenticate.ts";
-import { AppError, ERROR_CODES, type ErrorCode } from "../errors.ts";
-import { PluginFailure } from "../plugins/invoker.ts";
+import { AppError } from "../errors.ts";
+import { isPluginHttpError, routeAnswer, routeErrorAnswer } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
 
-// Headers a plugin may not set: they would break framing, or let a plugin route plant
-// cookies on the platform's own origin.
-const FORBIDDEN_HEADERS = new Set(["set-cookie", "content-length", "transfer-encoding", "connection", "content-encoding", "host", "keep-alive", "upgrade", "trailer"]);
 // Request headers the plugin never sees: credentials of the caller.
 const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
 
@@ -75,23 +72,13 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
       args: [request],
       userId: caller.role === "anonymous" ? null : caller.userId,
     });
-    const status = result.response?.status ?? 200;
-    res.status(Number.isInteger(status) && status >= 200 && status <= 599 ? status : 200);
-    for (const [name, value] of Object.entries(result.response?.headers ?? {})) {
-      if (/^[A-Za-z0-9-]{1,64}$/.test(name) && !FORBIDDEN_HEADERS.has(name.toLowerCase()) && ["string", "number"].includes(typeof value)) {
-        res.setHeader(name, String(value).replace(/[\r\n]/g, " "));
-      }
-    }
-    res.json(result.value);
+    const answer = routeAnswer(result);
+    res.status(answer.status).set(answer.headers).json(answer.body);
   } catch (err) {
-    if (err instanceof PluginFailure && err.record.name === "HttpError") {
-      const status = err.record.status ?? 500;
-      if (Number.isInteger(status) && status >= 400 && status <= 599) {
-        res.status(status).json({ error: { code: codeForStatus(status), message: err.record.message, details: err.record.details ?? null } });
-        return;
-      }
-    }
-    throw err;
+    // The plugin's HttpError is its answer; other failures go to the error middleware (logged).
+    if (!isPluginHttpError(err)) throw err;
+    const answer = routeErrorAnswer(err);
+    res.status(answer.status).json(answer.body);
   }
 }
 
@@ -107,14 +94,3 @@ function requestBody(req: Request): unknown {
   if (req.body === undefined || (typeof req.body === "string" && req.body === "")) return null;
   return req.body;
 }
-
-// A plugin's HttpError(404, "…") answers like the platform's own errors do.
-function codeForStatus(status: number): string {
-  const named: Record<number, string> = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 410: "gone", 422: "unprocessable", 429: "rate_limited", 503: "unavailable",
-  };
-  return named[status] ?? (status < 500 ? "client_error" : "plugin_error");
-}
-
-export const _forTests = { codeForStatus, ERROR_CODES: ERROR_CODES as Record<ErrorCode, unknown> };

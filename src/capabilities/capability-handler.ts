@@ -10,10 +10,15 @@ import { httpFetch, httpGet, httpPost } from "./http.ts";
 import { llmRun } from "./llm.ts";
 import { secretsGet } from "./secrets.ts";
 
-type Capability = (scope: CallScope, args: unknown[]) => Promise<unknown>;
+/** One ctx method's host side: the scope of the call and the arguments as the plugin passed them. */
+export type Capability<S = CallScope> = (scope: S, args: unknown[]) => Promise<unknown>;
+export type CapabilityTable<S = CallScope> = Readonly<Record<string, Capability<S>>>;
+
+/** What the permission check needs of a scope (the test harness has its own, lighter one). */
+export type CheckedScope = Pick<CallScope, "permissions" | "log" | "count">;
 
 // Deny by default: a method missing here is refused, whatever the plugin asks for.
-const IMPLEMENTED: Readonly<Record<string, Capability>> = {
+export const IMPLEMENTED: CapabilityTable = {
   "secrets.get": secretsGet,
   emit,
   "db.query": dbQuery,
@@ -34,8 +39,11 @@ const IMPLEMENTED: Readonly<Record<string, Capability>> = {
 
 const PLANNED = new Set(Object.keys(METHOD_PERMISSIONS));
 
-/** The host side of every ctx call of one invocation: permission first, then the work. */
-export function capabilityHandler(scope: CallScope): CapabilityHandler {
+/**
+ * The host side of every ctx call of one invocation: permission first, then the work, over a
+ * table of implementations (production's IMPLEMENTED, or a test harness's fakes).
+ */
+export function createCapabilityHandler<S extends CheckedScope>(scope: S, table: CapabilityTable<S>): CapabilityHandler {
   return async (method, args) => {
     const permission = METHOD_PERMISSIONS[method];
     if (permission && !scope.permissions.has(permission)) {
@@ -44,7 +52,7 @@ export function capabilityHandler(scope: CallScope): CapabilityHandler {
       scope.count(method, "denied");
       throw denied;
     }
-    const impl = IMPLEMENTED[method];
+    const impl = Object.hasOwn(table, method) ? table[method] : undefined;
     if (!impl) {
       scope.count(method, "error");
       throw PLANNED.has(method) ? new NotAvailable(method) : new CapabilityError(`ctx.${method} does not exist`, "unknown_method");

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CallScope } from "../capabilities/call-scope.ts";
 import type { CapabilityDeps } from "../capabilities/capability-deps.ts";
-import { capabilityHandler } from "../capabilities/capability-handler.ts";
+import { createCapabilityHandler, IMPLEMENTED, type CapabilityTable } from "../capabilities/capability-handler.ts";
 import { AppError } from "../errors.ts";
 import type { CallKind, LogLine, PluginErrorRecord } from "../sandbox/protocol.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
@@ -49,12 +49,15 @@ export type EventPublisher = (
   input: { type: string; data: unknown; source: string; depth: number },
 ) => Promise<{ event: { id: string }; hookRuns: unknown[] }>;
 
+// What the invoker needs of its collaborators (the test harness hands in its own).
 export interface InvokerDeps {
-  sandbox: SandboxPool;
+  sandbox: Pick<SandboxPool, "call">;
   capabilities: CapabilityDeps;
-  code: PluginCodeStore;
-  secrets: SecretStore;
-  recorder: InvocationRecorder;
+  /** The ctx implementations behind the permission check: production's, or a test harness's fakes. */
+  capabilityTable?: CapabilityTable;
+  code: Pick<PluginCodeStore, "get">;
+  secrets: Pick<SecretStore, "get">;
+  recorder: Pick<InvocationRecorder, "record" | "countQuiet">;
   emitLimits: { maxDepth: number; maxPerCall: number };
   publish?: EventPublisher;
 }
@@ -115,7 +118,7 @@ export class Invoker {
           config: effectiveConfig(install),
         },
         code: () => this.deps.code.get(install.version.id),
-        capability: capabilityHandler(scope),
+        capability: createCapabilityHandler(scope, this.deps.capabilityTable ?? IMPLEMENTED),
       });
       logs = result.logs;
       const outcome = result.outcome;
