@@ -15,6 +15,6 @@ function walk(dir) {
   });
 }
 
-const args = ["--no-node-snapshot", "--import", "tsx", "--test", "--test-concurrency=2", ...files];
+const args = ["--no-node-snapshot", "--import", "tsx", "--import", "./src/testing/register.mjs", "--test", "--test-concurrency=2", ...files];
 const r = spawnSync(process.execPath, args, { stdio: "inherit", env: { ...process.env, NODE_ENV: "test" } });
 process.exit(r.status ?? 1);

@@ -1,6 +1,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadConfig, type Config } from "../config.ts";
+import { PLUGIN_USAGE, pluginCommand } from "./plugin-command.ts";
 import { TOKEN_USAGE, tokenCommand } from "./token-command.ts";
 
 /** What a command may touch; passed in so tests can run commands without a process. */
@@ -13,10 +14,10 @@ export interface CliIo {
 /** A subcommand: gets the arguments after its name, returns the exit code. */
 export type CliCommand = (args: string[], io: CliIo) => Promise<number>;
 
-// Each command lives in its own file; adding one (`plugin init|validate|pack|deploy`) is one
-// entry here.
+// Each command lives in its own file; adding one is one entry here.
 const COMMANDS: Record<string, { run: CliCommand; usage: string }> = {
   token: { run: tokenCommand, usage: TOKEN_USAGE },
+  plugin: { run: pluginCommand, usage: PLUGIN_USAGE },
 };
 
 function usage(): string {

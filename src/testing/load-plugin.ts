@@ -7,11 +7,11 @@ import { createLogger } from "../logger.ts";
 import { collectPluginFiles, packFiles } from "../packaging/pack.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Registered } from "../packaging/registered.ts";
-import { compareRegistrations, validatePackage } from "../packaging/validate-package.ts";
+import type { ValidatedPackage } from "../packaging/validate-package.ts";
 import { toActiveInstall, type ActiveInstall } from "../plugins/active-install.ts";
 import { Invoker, type InvokeResult } from "../plugins/invoker.ts";
 import { codeFromFiles } from "../plugins/plugin-code.ts";
-import { inspectPackage } from "../plugins/plugin-inspector.ts";
+import { checkPackage } from "../plugins/check-package.ts";
 import { routeAnswer, routeErrorAnswer, type RouteAnswer } from "../plugins/route-answer.ts";
 import { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import { fakeCapabilities } from "./fake-capabilities.ts";
@@ -48,18 +48,16 @@ export interface LoadedPlugin {
  * same sandbox), then runs its handlers against `context` (seed 001 "Local Testing").
  */
 export async function loadPlugin(dir: string, context: TestContext = createTestContext()): Promise<LoadedPlugin> {
-  const { upload, limits } = packageLimits();
-  const pkg = validatePackage(packFiles(collectPluginFiles(path.resolve(dir))), { upload, limits });
   const sandbox = new SandboxPool({ processes: 1, idleMs: 60_000, maxIsolates: 8, graceMs: 1000, logger: createLogger("silent") });
   await sandbox.start();
   try {
-    const registered = await inspectPackage(sandbox, pkg.manifest, pkg.files, pkg.sha256, pkg.webhooks);
-    const problems = compareRegistrations(pkg.manifest, registered, pkg.webhooks);
+    const bundle = packFiles(collectPluginFiles(path.resolve(dir)));
+    const { pkg, registered, problems } = await checkPackage(sandbox, bundle, packageLimits());
     if (problems.length) throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
     return new HarnessPlugin(pkg, registered, context, sandbox);
   } catch (err) {
     await sandbox.close();
-    throw err instanceof AppError && err.code === "invalid_plugin" ? describeProblems(err) : err;
+    throw err instanceof AppError && err.code === "invalid_plugin" ? new Error(describeProblems(err)) : err;
   }
 }
 
@@ -69,7 +67,7 @@ class HarnessPlugin implements LoadedPlugin {
   private readonly invoker: Invoker;
 
   constructor(
-    pkg: ReturnType<typeof validatePackage>,
+    pkg: ValidatedPackage,
     readonly registered: Registered,
     readonly context: TestContext,
     private readonly sandbox: SandboxPool,
@@ -171,8 +169,8 @@ class HarnessPlugin implements LoadedPlugin {
   }
 }
 
-// One readable error for an author's test output: every problem with its path, as upload reports them.
-function describeProblems(err: AppError): Error {
-  const problems = (err.details as { path: string; message: string }[]) ?? [];
-  return new Error(`The plugin package is invalid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`);
+/** Every problem with its path, one per line, as upload reports them (for terminals and test output). */
+export function describeProblems(err: AppError): string {
+  const problems = (err.details as { path: string; message: string }[] | undefined) ?? [];
+  return [`${err.message}:`, ...problems.map((p) => `  ${p.path}: ${p.message}`)].join("\n");
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { createTestContext, loadPlugin } from "../../../src/testing/index.ts";
+import { createTestContext, loadPlugin } from "@sbh/sdk/testing";
 
 // The hello example, run as its author would test it: a real isolate, ctx faked in memory.
 const ctx = createTestContext({ tenant: "acme", user: "u-1", secrets: { SIGNATURE: "the-team" } });
