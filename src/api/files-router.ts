@@ -40,7 +40,11 @@ export function filesRouter(s: Services): Router {
   router.get("/:id/content", requireRole("admin", "member"), async (req, res) => {
     const tenant = tenantOf(req);
     const file = await s.files.get(tenant.id, String(req.params.id));
-    res.type(file.content_type).send(await s.files.content(tenant.id, file.id));
+    // Stored types come from users and plugins: never let a browser render one on this origin.
+    res
+      .type(file.content_type)
+      .set({ "X-Content-Type-Options": "nosniff", "Content-Disposition": "attachment", "Content-Security-Policy": "sandbox" })
+      .send(await s.files.content(tenant.id, file.id));
   });
   router.delete("/:id", requireRole("admin"), async (req, res) => {
     const tenant = tenantOf(req);
