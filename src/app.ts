@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express } from "express";
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from "express";
 import { eventsRouter } from "./api/events-router.ts";
 import { extRouter } from "./api/ext-router.ts";
 import { filesRouter } from "./api/files-router.ts";
@@ -14,6 +14,7 @@ export function buildApp(s: Services): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("query parser", "simple");
+  app.use(countRequests(s));
   app.use(healthRouter(s));
   app.use("/api/tenants", tenantsRouter(s));
   app.use("/api/plugins", pluginsRouter(s));
@@ -24,6 +25,31 @@ export function buildApp(s: Services): Express {
   app.use((req, _res, next) => next(new AppError("not_found", `No route ${req.method} ${req.path}`)));
   app.use(errorHandler(s));
   return app;
+}
+
+// Labelled by route pattern, never by raw path, so the number of series stays bounded.
+function countRequests(s: Services): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const route = routeLabel(req);
+      s.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      s.metrics.httpDuration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  };
+}
+
+// Express forgets the mount path of nested routers by the time a response finishes, so the
+// pattern is rebuilt from the URL: under /api, every other segment from the third is an id.
+const LITERAL_SEGMENTS = new Set(["upload", "test-event"]);
+function routeLabel(req: Request): string {
+  const path = req.originalUrl.split("?")[0];
+  if (/^\/(t\/[^/]+\/)?ext(\/|$)/.test(path)) return "/ext/:slug/*";
+  if (!req.route) return "unmatched";
+  const segments = path.split("/").slice(1);
+  if (segments[0] !== "api") return path;
+  return "/" + segments.map((seg, i) => (i >= 2 && i % 2 === 0 && !LITERAL_SEGMENTS.has(seg) ? ":id" : seg)).join("/");
 }
 
 function errorHandler(s: Services): ErrorRequestHandler {

@@ -34,6 +34,7 @@ const EnvSchema = z.object({
   // ctx.db: the largest document a plugin may store, and the most rows one query returns.
   DB_MAX_DOCUMENT_BYTES: int(64 * 1024, 1024),
   DB_MAX_QUERY_LIMIT: int(100, 1),
+  METRICS_TOKEN: z.string().min(16, "METRICS_TOKEN must be at least 16 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
   // Sandbox processes and the platform maxima a manifest's `resources` may only lower.
@@ -86,6 +87,7 @@ export interface Config {
   email: { smtpUrl?: string; from: string };
   db: { maxDocumentBytes: number; maxQueryLimit: number };
   logLevel: Env["LOG_LEVEL"];
+  metricsToken?: string;
   sandbox: {
     processes: number;
     idleMs: number;
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
     db: { maxDocumentBytes: e.DB_MAX_DOCUMENT_BYTES, maxQueryLimit: e.DB_MAX_QUERY_LIMIT },
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.METRICS_TOKEN,
     sandbox: {
       processes: e.SANDBOX_PROCESSES,
       idleMs: e.SANDBOX_IDLE_MS,

@@ -20,6 +20,7 @@ import { InstallService } from "./plugins/install-service.ts";
 import { InvocationRecorder } from "./plugins/invocation-recorder.ts";
 import { Invoker } from "./plugins/invoker.ts";
 import { UsageCounter } from "./plugins/usage-counter.ts";
+import { Metrics } from "./metrics/metrics.ts";
 import type { CapabilityDeps } from "./capabilities/capability-deps.ts";
 import { PluginCodeStore } from "./plugins/plugin-code.ts";
 import { RateLimiter } from "./plugins/rate-limiter.ts";
@@ -59,6 +60,7 @@ export interface Services {
   rateLimiter: RateLimiter;
   files: FileStore;
   usage: UsageCounter;
+  metrics: Metrics;
   upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
   close(): Promise<void>;
 }
@@ -98,7 +100,8 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     email: config.email,
     db: config.db,
   };
-  const invoker = new Invoker({ sandbox, code, secrets, recorder, capabilities, emitLimits: config.emit });
+  const metrics = new Metrics({ sandbox: () => sandbox.stats(), queueDepth: () => executor.depth() });
+  const invoker = new Invoker({ sandbox, code, secrets, recorder, capabilities, metrics, emitLimits: config.emit });
   // A claim outlasts the longest transform plus the longest send, so it is never taken from a live attempt.
   const deliveryLockMs = config.webhooks.timeoutMs + config.limits.timeoutMs + 5000;
   const events = new EventService(db.sql, executor, logger, executor.engine === "embedded" ? deliveryLockMs : 0);
@@ -118,6 +121,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     isRefusal: isEgressRefused,
     timeoutMs: config.webhooks.timeoutMs,
     retryBaseMs: config.webhooks.retryBaseMs,
+    onOutcome: (outcome) => metrics.deliveries.inc({ outcome }),
   });
   const sweeper = new OutboxSweeper({ prisma, executor, logger }, config.executor);
   const jobs = new JobService({ prisma, executor, logger, graceMs: config.sandbox.graceMs });
@@ -171,6 +175,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     rateLimiter: new RateLimiter(),
     files,
     usage,
+    metrics,
     upload: (tenant, bundle) =>
       uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
     async close() {

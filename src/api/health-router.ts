@@ -1,7 +1,8 @@
 import { Router } from "express";
+import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
 
-/** Liveness (the process answers) and readiness (database and sandbox processes work). */
+/** Liveness (the process answers), readiness (database and sandbox processes work) and metrics. */
 export function healthRouter(s: Services): Router {
   const router = Router();
   router.get("/healthz", (_req, res) => {
@@ -19,6 +20,12 @@ export function healthRouter(s: Services): Router {
     checks.sandbox = sandbox.processes > 0 ? "ok" : "down";
     const ready = Object.values(checks).every((v) => v === "ok");
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks, sandbox });
+  });
+  // Prometheus scrapes this; with METRICS_TOKEN set it must send it as a Bearer token.
+  router.get("/metrics", async (req, res) => {
+    const token = s.config.metricsToken;
+    if (token && req.headers.authorization !== `Bearer ${token}`) throw new AppError("missing_token", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>");
+    res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
   return router;
 }

@@ -7,13 +7,14 @@ import type { Problem } from "./problem.ts";
 // message with file and line. The isolate stays the real barrier.
 
 const SDK = "@sbh/sdk";
-const CODE_FILE = /\.m?js$/;
+const CODE_FILE = /\.(m?js|ts)$/;
+const isCode = (file: string) => CODE_FILE.test(file) && !file.endsWith(".d.ts");
 
-/** Checks every import and re-export of every .js/.mjs file in the package. */
+/** Checks every import and re-export of every .js/.mjs/.ts file (TypeScript already compiled). */
 export function checkImports(files: Map<string, Buffer>): Problem[] {
   const problems: Problem[] = [];
   for (const [name, data] of files) {
-    if (!CODE_FILE.test(name)) continue;
+    if (!isCode(name)) continue;
     const source = data.toString("utf8").replace(/^\uFEFF/, "");
     let imports: readonly Import[];
     try {
@@ -49,7 +50,7 @@ function importProblem(file: string, imp: Import, files: Map<string, Buffer>): s
   }
   const target = resolveRelative(file, spec);
   if (target === undefined) return `"${spec}" points outside the package`;
-  if (!CODE_FILE.test(target)) return `"${spec}" must name a .js or .mjs file, with its extension`;
+  if (!isCode(target)) return `"${spec}" must name a .js, .mjs or .ts file, with its extension`;
   if (!files.has(target)) return `"${spec}" resolves to ${target}, which is not in the package`;
   return undefined;
 }

@@ -8,6 +8,21 @@ const IGNORED_FILE = /(^\.|\.test\.[cm]?[jt]s$|\.spec\.[cm]?[jt]s$|\.zip$)/;
 // A fixed time for every entry, so the same files always make the same bytes.
 const FIXED_TIME = new Date(Date.UTC(2020, 0, 1, 0, 0, 0));
 
+/** Whether a package path is the author's tooling (tests, node_modules, dot files, configs). */
+export function isAuthorTooling(packagePath: string): boolean {
+  const segments = packagePath.split("/");
+  const file = segments[segments.length - 1];
+  return segments.some((seg) => IGNORED_NAMES.has(seg) || seg.startsWith(".")) || IGNORED_FILE.test(file);
+}
+
+/**
+ * The files the platform uses: a ZIP made by hand from the whole folder (tests and all) is
+ * accepted and means the same as `plugin pack` of it.
+ */
+export function withoutAuthorTooling(files: Map<string, Buffer>): Map<string, Buffer> {
+  return new Map([...files].filter(([name]) => name === "plugin.json" || !isAuthorTooling(name)));
+}
+
 /** A plugin folder's files as the package will hold them: POSIX paths, sorted, tooling left out. */
 export function collectPluginFiles(dir: string): Map<string, Buffer> {
   const files = new Map<string, Buffer>();

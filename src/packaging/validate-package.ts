@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import type { Config, PlatformLimits } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { checkImports } from "./imports.ts";
+import { withoutAuthorTooling } from "./pack.ts";
+import { compileTypeScript } from "./typescript.ts";
 import { parseManifest, type Manifest } from "./manifest-schema.ts";
 import type { Problem } from "./problem.ts";
 import type { Registered } from "./registered.ts";
@@ -24,8 +26,9 @@ export function validatePackage(
   buf: Buffer,
   opts: { upload: Config["upload"]; limits: PlatformLimits },
 ): ValidatedPackage {
-  const files = readPluginZip(buf, opts.upload);
-  const problems: Problem[] = [];
+  const raw = withoutAuthorTooling(readPluginZip(buf, opts.upload));
+  // TypeScript modules are compiled first, so every later check (and the sandbox) sees JavaScript.
+  const { files, problems } = compileTypeScript(raw);
 
   let json: unknown;
   try {
@@ -48,7 +51,7 @@ export function validatePackage(
   if (problems.length || !parsed.manifest) {
     throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
   }
-  return { manifest: parsed.manifest, files, webhooks, sha256: contentHash(files) };
+  return { manifest: parsed.manifest, files, webhooks, sha256: contentHash(raw) };
 }
 
 // The entry a manifest that failed validation names, when that key itself was fine.

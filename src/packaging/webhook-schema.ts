@@ -93,7 +93,7 @@ const webhookSchema = z.strictObject({
   transform: z
     .strictObject({
       language: z.literal("javascript", { error: 'must be "javascript"' }),
-      entry: z.string().regex(/^[^#]+\.m?js#[A-Za-z_$][\w$]*$/, 'must look like "transforms/file.js#functionName"'),
+      entry: z.string().regex(/^[^#]+\.(m?js|ts)#[A-Za-z_$][\w$]*$/, 'must look like "transforms/file.js#functionName"'),
     })
     .optional(),
   retry: z

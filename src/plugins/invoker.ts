@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CallScope } from "../capabilities/call-scope.ts";
 import type { CapabilityDeps } from "../capabilities/capability-deps.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { createCapabilityHandler, IMPLEMENTED, type CapabilityTable } from "../capabilities/capability-handler.ts";
 import { AppError } from "../errors.ts";
 import type { CallKind, LogLine, PluginErrorRecord } from "../sandbox/protocol.ts";
@@ -59,6 +60,8 @@ export interface InvokerDeps {
   secrets: Pick<SecretStore, "get">;
   recorder: Pick<InvocationRecorder, "record" | "countQuiet">;
   emitLimits: { maxDepth: number; maxPerCall: number };
+  /** Prometheus counters (absent in the test harness). */
+  metrics?: Pick<Metrics, "invocations" | "invocationDuration" | "capabilityCalls">;
   publish?: EventPublisher;
 }
 
@@ -86,7 +89,10 @@ export class Invoker {
       deps: this.deps.capabilities,
       secrets: this.deps.secrets,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
-      count: (method, outcome) => this.deps.capabilities.usage.add(install.tenantId, install.id, `ctx.${method}:${outcome}`),
+      count: (method, outcome) => {
+        this.deps.capabilities.usage.add(install.tenantId, install.id, `ctx.${method}:${outcome}`);
+        this.deps.metrics?.capabilityCalls.inc({ method, outcome });
+      },
       emit: {
         depth: req.emitDepth ?? 0,
         ...this.deps.emitLimits,
@@ -143,6 +149,8 @@ export class Invoker {
       }
       throw err;
     } finally {
+      this.deps.metrics?.invocations.inc({ kind: req.kind, status });
+      this.deps.metrics?.invocationDuration.observe({ kind: req.kind }, (Date.now() - started) / 1000);
       const lines = [...logs, ...hostLogs];
       req.onLogs?.(lines);
       // A route call that succeeded and logged nothing is counted, not stored row by row: at

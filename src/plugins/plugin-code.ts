@@ -1,13 +1,15 @@
 import type { Config } from "../config.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
+import { withoutAuthorTooling } from "../packaging/pack.ts";
+import { compileTypeScript } from "../packaging/typescript.ts";
 import { readPluginZip } from "../packaging/zip-reader.ts";
 import type { PluginCode } from "../sandbox/protocol.ts";
 
 /** The JavaScript files of a package, as the sandbox loads them. */
 export function codeFromFiles(versionId: string, entry: string, files: Map<string, Buffer>, webhooks: readonly WebhookDefinition[] = []): PluginCode {
   const js: Record<string, string> = {};
-  for (const [name, data] of files) if (/\.(m?js)$/.test(name)) js[name] = data.toString("utf8");
+  for (const [name, data] of files) if (/\.(m?js|ts)$/.test(name) && !name.endsWith(".d.ts")) js[name] = data.toString("utf8");
   const transforms = [...new Set(webhooks.flatMap((w) => (w.transform ? [w.transform.file] : [])))];
   return { versionId, entry, files: js, ...(transforms.length ? { transforms } : {}) };
 }
@@ -34,7 +36,9 @@ export class PluginCodeStore {
     });
     const entry = (row.manifest as { entry: string }).entry;
     const webhooks = row.webhooks as unknown as WebhookDefinition[];
-    const code = codeFromFiles(versionId, entry, readPluginZip(Buffer.from(row.bundle), this.upload), webhooks);
+    // The stored bundle is what was uploaded; TypeScript is compiled again here (it compiled at upload).
+    const { files } = compileTypeScript(withoutAuthorTooling(readPluginZip(Buffer.from(row.bundle), this.upload)));
+    const code = codeFromFiles(versionId, entry, files, webhooks);
     this.cache.set(versionId, code);
     if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string);
     return code;

@@ -30,6 +30,8 @@ export interface DeliveryRunnerDeps {
   isRefusal: (err: unknown) => Error | undefined;
   timeoutMs: number;
   retryBaseMs: number;
+  /** Told each outcome: delivered, retry, failed or skipped (Prometheus). */
+  onOutcome?: (outcome: "delivered" | "retry" | "failed" | "skipped") => void;
 }
 
 /**
@@ -156,8 +158,10 @@ export class DeliveryRunner {
     const base = { id: d.id, attempts: attempt, payload, lastStatusCode: r.statusCode, error, attempt: row };
     if (ok || gone || final || attempt >= d.maxAttempts) {
       await this.deps.store.finish({ ...base, status: ok ? "delivered" : "failed", nextAttemptAt: null });
+      this.deps.onOutcome?.(ok ? "delivered" : "failed");
       return;
     }
+    this.deps.onOutcome?.("retry");
     const delayMs = r.retryAfterMs ?? retryDelayMs(backoff, this.deps.retryBaseMs, attempt);
     await this.deps.store.finish({ ...base, status: "pending", nextAttemptAt: new Date(Date.now() + delayMs) });
     const item = { kind: "delivery" as const, id: d.id };
@@ -166,7 +170,8 @@ export class DeliveryRunner {
     });
   }
 
-  private end(d: ClaimedDelivery, o: { status: DeliveryOutcome["status"]; error: string | null }): Promise<void> {
+  private end(d: ClaimedDelivery, o: { status: "failed" | "skipped"; error: string | null }): Promise<void> {
+    this.deps.onOutcome?.(o.status);
     return this.deps.store.finish({ id: d.id, status: o.status, attempts: d.attempts, payload: null, nextAttemptAt: null, lastStatusCode: null, error: o.error });
   }
 
