@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   // ctx.db: the largest document a plugin may store, and the most rows one query returns.
   DB_MAX_DOCUMENT_BYTES: int(64 * 1024, 1024),
   DB_MAX_QUERY_LIMIT: int(100, 1),
+  // On SIGTERM: how long in-flight requests and background work may take to finish.
+  SHUTDOWN_TIMEOUT_MS: int(30_000, 100),
   METRICS_TOKEN: z.string().min(16, "METRICS_TOKEN must be at least 16 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
@@ -88,6 +90,7 @@ export interface Config {
   db: { maxDocumentBytes: number; maxQueryLimit: number };
   logLevel: Env["LOG_LEVEL"];
   metricsToken?: string;
+  shutdownTimeoutMs: number;
   sandbox: {
     processes: number;
     idleMs: number;
@@ -155,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     db: { maxDocumentBytes: e.DB_MAX_DOCUMENT_BYTES, maxQueryLimit: e.DB_MAX_QUERY_LIMIT },
     logLevel: e.LOG_LEVEL,
     metricsToken: e.METRICS_TOKEN,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sandbox: {
       processes: e.SANDBOX_PROCESSES,
       idleMs: e.SANDBOX_IDLE_MS,

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve, reject) => server.once("listening", resolve).once("error", reject));
   logger.info({ port: config.port, database: services.db.kind, sandboxes: config.sandbox.processes }, "listening");
   if (config.env !== "production") printWelcome(config);
-  shutdownOn(server, services, logger);
+  shutdownOn(server, services, logger, config.shutdownTimeoutMs);
 }
 
 async function ensureDemoTenant(s: Services): Promise<void> {
@@ -52,13 +52,18 @@ function printWelcome(config: Config): void {
   );
 }
 
-function shutdownOn(server: Server, services: Services, logger: Logger): void {
+// Stop accepting, let accepted requests finish (keep-alive connections close as they go idle),
+// then stop background work and the sandboxes. Past the deadline, exit anyway.
+function shutdownOn(server: Server, services: Services, logger: Logger, timeoutMs: number): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 10_000).unref();
+    logger.info({ signal, timeoutMs }, "shutting down");
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs }, "shutdown deadline passed; exiting with work unfinished");
+      process.exit(1);
+    }, timeoutMs).unref();
     server.close(async () => {
       await services.close().catch((err) => logger.error({ err }, "close failed"));
       clearTimeout(force);

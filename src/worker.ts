@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "worker shutting down");
-    setTimeout(() => process.exit(1), 15_000).unref();
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
     await services.close().catch((err) => logger.error({ err }, "close failed"));
     process.exit(0);
   };

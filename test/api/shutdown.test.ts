@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, test } from "node:test";
+import { Agent, request } from "undici";
+import { eventually } from "../support/eventually.ts";
+import { fixtureZip } from "../support/test-app.ts";
+
+// SIGTERM to a real `npm start` process (src/main.ts) while requests are in flight: it stops
+// accepting, every request it had accepted is answered, then it exits 0.
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const run = promisify(execFile);
+
+test("SIGTERM under load: accepted requests all succeed, new connections are refused, exit code 0", async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sbh-shutdown-"));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
+  const child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { ...env, NODE_ENV: "test", DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", SANDBOX_PROCESSES: "2" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  after(() => child.kill("SIGKILL"));
+  const origin = `http://127.0.0.1:${port}`;
+  await eventually("the server to listen", async () => fetch(`${origin}/healthz`).then((r) => r.ok).catch(() => false), 60_000, () => output);
+
+  const { stdout } = await run(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "token", "--tenant", "demo", "--role", "admin"], {
+    cwd: ROOT,
+    env: { ...env, DATA_DIR: dataDir },
+  });
+  const token = stdout.trim();
+  const form = new FormData();
+  form.append("file", new Blob([new Uint8Array(fixtureZip("api-slow"))]), "plugin.zip");
+  const up = await fetch(`${origin}/api/plugins/upload`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+  assert.equal(up.status, 201, await up.text());
+
+  // One connection per request, so "accepted" is unambiguous: the request was sent before SIGTERM.
+  const agent = new Agent({ pipelining: 0, connections: 64 });
+  const calls = Array.from({ length: 12 }, (_, n) =>
+    request(`${origin}/ext/api-slow/busy?ms=400&n=${n}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } }).then(
+      async (res) => ({ status: res.statusCode, body: (await res.body.json()) as { done: boolean } }),
+      (err: Error) => ({ status: 0, error: err.message }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 150));
+  child.kill("SIGTERM");
+  const results = await Promise.all(calls);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    results.map(() => 200),
+    JSON.stringify(results),
+  );
+  await eventually("a new connection to be refused while stopping", async () =>
+    fetch(`${origin}/healthz`).then(() => false, () => true), 10_000);
+  assert.equal(await exited, 0, output);
+  await agent.close();
+});
