@@ -27,11 +27,33 @@ export const SLUG = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 export const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+/** A ctx.db collection of a plugin; lower-case so it reads the same in SQL, logs and manifests. */
+export const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+/** One segment of a document field path (`address.city` has two). */
+export const FIELD_SEGMENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A document field: dotted segments, at most 8 deep. */
+export const FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$/;
+/** Core tables ctx.db reads under their own names, so no collection may take them. */
+export const CORE_TABLES = ["users", "files"] as const;
+/** Kept by the platform on every document (columns, not document data), so never indexed. */
+export const DOCUMENT_META_FIELDS = ["id", "created_at", "updated_at"] as const;
+export const MAX_COLLECTIONS = 20;
+export const MAX_INDEXES_PER_COLLECTION = 5;
 
 export interface JobSpec {
   name: string;
   schedule: string;
   timezone?: string;
+}
+
+/** An index the platform builds on one field of a collection's documents at install/upgrade. */
+export interface CollectionIndex {
+  field: string;
+  unique: boolean;
+}
+
+export interface CollectionSpec {
+  indexes: CollectionIndex[];
 }
 
 /** Resolved limits for one plugin: what the manifest asked for, else the platform maxima. */
@@ -65,6 +87,8 @@ export interface Manifest {
   secrets: string[];
   platform_version?: string;
   dependencies: Record<string, string>;
+  /** ctx.db collections that declare indexes (seed 003); other collections need no declaration. */
+  collections: Record<string, CollectionSpec>;
 }
 
 /** Validates a parsed plugin.json; every problem is reported, not just the first. */
@@ -204,11 +228,45 @@ function manifestSchema(limits: PlatformLimits) {
           z.string().refine((r) => semver.validRange(r) !== null, 'must be a semver range like "^1.0.0"'),
         )
         .default({}),
+      collections: collectionsSchema(),
     })
     .superRefine((m, ctx) => {
       if (Object.hasOwn(m.dependencies, m.slug)) {
         ctx.addIssue({ code: "custom", path: ["dependencies", m.slug], message: "a plugin cannot depend on itself" });
       }
+    });
+}
+
+// Indexes are real database indexes, so their number is bounded and each field is checked
+// here with the same rules ctx.db applies (the DDL can only quote what these regexes allow).
+function collectionsSchema() {
+  const index = z.strictObject({
+    field: z
+      .string()
+      .regex(FIELD_PATH, "must be a field like email or address.city: up to 8 dotted names of letters, digits and _, not starting with a digit")
+      .refine(
+        (f) => !(DOCUMENT_META_FIELDS as readonly string[]).includes(f),
+        `${DOCUMENT_META_FIELDS.join(", ")} are kept by the platform and need no index; name a field of the document`,
+      ),
+    unique: z.boolean().default(false),
+  });
+  const collection = z.strictObject({
+    indexes: z
+      .array(index)
+      .max(MAX_INDEXES_PER_COLLECTION, `must list at most ${MAX_INDEXES_PER_COLLECTION} indexes`)
+      .default([])
+      .superRefine((list, ctx) => reportDuplicates(list.map((i) => i.field), "index on field", ctx, ["field"])),
+  });
+  const name = z
+    .string()
+    .regex(COLLECTION_NAME, "must be 1-63 characters of a-z, 0-9 and _, starting with a letter")
+    .refine((n) => !(CORE_TABLES as readonly string[]).includes(n), `${CORE_TABLES.join(" and ")} are core tables, not collections; pick another name`);
+  return z
+    .record(name, collection)
+    .default({})
+    .superRefine((c, ctx) => {
+      const count = Object.keys(c).length;
+      if (count > MAX_COLLECTIONS) addIf(ctx, `declares ${count} collections; at most ${MAX_COLLECTIONS} may declare indexes`);
     });
 }
 

@@ -1,3 +1,4 @@
+import { createCollectionIndexes, dropAllCollectionIndexes, dropUndeclaredIndexes, prismaDdl } from "../capabilities/db-collections.ts";
 import { AppError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { EventService } from "../events/event-service.ts";
@@ -68,6 +69,7 @@ export class InstallService {
     if (count === 0) throw new AppError("version_conflict", "The plugin changed while rolling back; check GET /api/plugins and try again");
     const install = await this.get(tenant, before.id);
     await this.deps.schedules.sync(install);
+    await this.syncIndexes(tenant, install);
     return { install, from: before.version.version };
   }
 
@@ -91,9 +93,23 @@ export class InstallService {
     return install;
   }
 
-  // The plugin's documents (and the indexes its manifest declared for them).
+  // The plugin's documents and the indexes its manifest declared for them (found by their name
+  // prefix, so those an older version declared go as well).
   private async purgeData(tenant: Tenant, install: ActiveInstall): Promise<void> {
     await this.deps.prisma.pluginDocument.deleteMany({ where: { tenantId: tenant.id, plugin: install.slug } });
+    await dropAllCollectionIndexes(prismaDdl(this.deps.prisma), tenant.id, install.slug);
+  }
+
+  // The version now current declares its own collection indexes (seed 003). The rollback is
+  // already done: an index that stored documents prevent is logged, not a failed rollback.
+  private async syncIndexes(tenant: Tenant, install: ActiveInstall): Promise<void> {
+    const ddl = prismaDdl(this.deps.prisma);
+    try {
+      await createCollectionIndexes(ddl, tenant.id, install.slug, install.version.manifest.collections);
+      await dropUndeclaredIndexes(ddl, tenant.id, install.slug, install.version.manifest.collections);
+    } catch (err) {
+      this.deps.logger.warn({ err, plugin: install.slug }, "collection indexes could not follow the rollback");
+    }
   }
 
   private async raise(tenant: Tenant, type: string, install: ActiveInstall): Promise<void> {

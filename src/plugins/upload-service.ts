@@ -1,6 +1,7 @@
 import semver from "semver";
 import type { Config, PlatformLimits } from "../config.ts";
 import { AppError } from "../errors.ts";
+import { CollectionIndexError, createCollectionIndexes, dropIndexesByName, dropUndeclaredIndexes, prismaDdl } from "../capabilities/db-collections.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Problem } from "../packaging/problem.ts";
@@ -60,13 +61,15 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
   };
 
   if (!existing) {
-    const install = await deps.prisma.$transaction(async (tx) => {
-      await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: manifest.slug } });
-      const version = await tx.pluginVersion.create({ data: versionData, select: { id: true } });
-      return tx.install.create({
-        data: { tenantId: tenant.id, slug: manifest.slug, status: "enabled", currentVersionId: version.id },
-      });
-    }).catch(conflictOnRace);
+    const install = await withCollectionIndexes(deps, tenant, manifest, () =>
+      deps.prisma.$transaction(async (tx) => {
+        await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: manifest.slug } });
+        const version = await tx.pluginVersion.create({ data: versionData, select: { id: true } });
+        return tx.install.create({
+          data: { tenantId: tenant.id, slug: manifest.slug, status: "enabled", currentVersionId: version.id },
+        });
+      }).catch(conflictOnRace),
+    );
     deps.installs.invalidate(tenant.id);
     const installed = await afterChange(deps, tenant, install.id, "onInstall", undefined, "plugin.installed");
     return { install: installed, created: true };
@@ -89,7 +92,7 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       version: manifest.version,
     });
   }
-  await deps.prisma.$transaction(async (tx) => {
+  await withCollectionIndexes(deps, tenant, manifest, () => deps.prisma.$transaction(async (tx) => {
     const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
     // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
     // the one that lost the race gets a 409 and writes nothing.
@@ -103,11 +106,38 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       },
     });
     if (count === 0) throw new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
-  });
+  }));
   deps.installs.invalidate(tenant.id);
   deps.sandbox.evict(existing.id);
   const upgraded = await afterChange(deps, tenant, existing.id, "onUpgrade", { from: current.version }, "plugin.upgraded");
   return { install: upgraded, created: false, previousVersion: current.version };
+}
+
+/**
+ * Seed 003: the indexes `collections` declares are built before the install rows are written,
+ * so stored documents (kept from an earlier version or install) that break a new unique index
+ * make the upload a 422 that changes nothing, and onInstall/onUpgrade already runs with them.
+ * Indexes the new manifest no longer declares are dropped once it is the current one.
+ */
+async function withCollectionIndexes<T>(deps: UploadDeps, tenant: Tenant, manifest: Manifest, write: () => Promise<T>): Promise<T> {
+  const ddl = prismaDdl(deps.prisma);
+  let created: string[];
+  try {
+    created = await createCollectionIndexes(ddl, tenant.id, manifest.slug, manifest.collections);
+  } catch (err) {
+    if (err instanceof CollectionIndexError) throw new AppError("invalid_plugin", "The plugin package is invalid", [{ path: err.path, message: err.message }]);
+    throw err;
+  }
+  let result: T;
+  try {
+    result = await write();
+  } catch (err) {
+    // Nothing was installed: the indexes this upload added go too.
+    await dropIndexesByName(ddl, created).catch(() => undefined);
+    throw err;
+  }
+  await dropUndeclaredIndexes(ddl, tenant.id, manifest.slug, manifest.collections);
+  return result;
 }
 
 // The new code's onInstall/onUpgrade runs first; if it fails the install is marked failed with

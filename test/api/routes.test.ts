@@ -235,11 +235,12 @@ describe("rate limit", () => {
 });
 
 describe("ctx errors the plugin can catch", () => {
-  test("a ctx member not available yet throws an error named NotAvailable", async () => {
+  test("with the permission the ctx call answers: ctx.db.query(\"users\") lists the tenant's users", async () => {
     const t = await withRoutes();
+    for (const email of ["b@example.com", "a@example.com"]) await ok(await t.request("POST", "/api/users", { json: { email } }), 201);
+    await ok(await (await app.tenant()).request("POST", "/api/users", { json: { email: "other-tenant@example.com" } }), 201);
     const body = await ok(await t.request("GET", "/ext/api-routes/db"));
-    assert.equal(body.error, "NotAvailable");
-    assert.match(body.message, /ctx\.db\.query is not available/);
+    assert.deepEqual(body, { error: null, users: ["a@example.com", "b@example.com"] });
   });
 
   test("without the permission it throws PermissionDenied, and the denial is in the plugin's logs", async () => {

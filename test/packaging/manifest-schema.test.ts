@@ -33,6 +33,19 @@ describe("parseManifest: valid manifests", () => {
       configuration: {},
       secrets: [],
       dependencies: {},
+      collections: {},
+    });
+  });
+
+  test("collections: declared indexes get unique: false by default", () => {
+    const { manifest, problems } = parseManifest(
+      { ...base, collections: { contacts: { indexes: [{ field: "email", unique: true }, { field: "address.city" }] }, notes: {} } },
+      limits,
+    );
+    assert.deepEqual(problems, []);
+    assert.deepEqual(manifest?.collections, {
+      contacts: { indexes: [{ field: "email", unique: true }, { field: "address.city", unique: false }] },
+      notes: { indexes: [] },
     });
   });
 
@@ -187,6 +200,48 @@ describe("parseManifest: each rule", () => {
     assertProblem(problemsOf({ secrets: ["A", "A"] }), "secrets[1]", 'duplicate secret "A"');
     assertProblem(problemsOf({ platform_version: "whatever" }), "platform_version", "semver range");
     assertProblem(problemsOf({ dependencies: { demo: "^1.0.0" } }), "dependencies.demo", "cannot depend on itself");
+  });
+
+  test("collections: names, fields, bounds and duplicates", () => {
+    const problems = problemsOf({
+      collections: {
+        Contacts: {},
+        users: {},
+        "x;drop": {},
+        orders: {
+          indexes: [
+            { field: "total" },
+            { field: "a..b" },
+            { field: "email'); DROP TABLE users; --" },
+            { field: "total", unique: true },
+            { field: "id" },
+          ],
+        },
+        flags: { indexes: [{ field: "n", unique: "yes" }] },
+        many: { indexes: ["a", "b", "c", "d", "e", "f"].map((field) => ({ field })) },
+        items: { indexes: [{ field: "a" }], index: [] },
+        tags: { indexes: [{ field: "a", order: "desc" }] },
+      },
+    });
+    assertProblem(problems, "collections.Contacts", "bad key: must be 1-63 characters of a-z, 0-9 and _");
+    assertProblem(problems, "collections.users", "bad key: users and files are core tables");
+    assertProblem(problems, "collections.x;drop", "bad key: must be 1-63 characters");
+    assertProblem(problems, "collections.many.indexes", "at most 5 indexes");
+    assertProblem(problems, "collections.orders.indexes[1].field", "must be a field like email or address.city");
+    assertProblem(problems, "collections.orders.indexes[2].field", "must be a field like email");
+    assertProblem(problems, "collections.orders.indexes[3].field", 'duplicate index on field "total"');
+    assertProblem(problems, "collections.orders.indexes[4].field", "kept by the platform");
+    assertProblem(problems, "collections.flags.indexes[0].unique", "must be true or false, not a string");
+    assertProblem(problems, "collections.items.index", 'unknown key; did you mean "indexes"?');
+    assertProblem(problems, "collections.tags.indexes[0].order", "unknown key");
+    const deep = problemsOf({ collections: { c: { indexes: [{ field: "a.b.c.d.e.f.g.h.i" }] } } });
+    assertProblem(deep, "collections.c.indexes[0].field", "up to 8 dotted names");
+  });
+
+  test("collections: at most 20 may declare indexes", () => {
+    const many = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`c${i}`, { indexes: [{ field: "a" }] }]));
+    assertProblem(problemsOf({ collections: many }), "collections", "declares 21 collections; at most 20");
+    assertProblem(problemsOf({ collections: [] }), "collections", "must be an object, not a list");
   });
 
   test("unknown keys are refused at every level, with a hint for typos", () => {
