@@ -143,7 +143,7 @@ function manifestSchema(limits: PlatformLimits) {
         .default("main.js")
         .transform((p) => p.replace(/^\.\//, ""))
         .refine(isPackageFilePath, "must be a relative path inside the package, like main.js or src/index.js")
-        .refine((p) => /\.m?js$/.test(p), "must name a .js or .mjs file"),
+        .refine((p) => /\.(m?js|ts)$/.test(p) && !p.endsWith(".d.ts"), "must name a .js, .mjs or .ts file"),
       permissions: uniqueList(
         z.enum(PERMISSIONS, {
           error: (iss) => `unknown permission ${JSON.stringify(iss.input)}; known: ${PERMISSIONS.join(", ")}`,

@@ -61,7 +61,7 @@ describe("checkImports", () => {
         "data.json": "{}",
       }),
     );
-    assertProblem(problems, "main.js:1", "must name a .js or .mjs file, with its extension");
+    assertProblem(problems, "main.js:1", "must name a .js, .mjs or .ts file, with its extension");
     assertProblem(problems, "main.js:2", "resolves to lib/missing.js, which is not in the package");
     assertProblem(problems, "main.js:3", "points outside the package");
     assertProblem(problems, "main.js:4", "import attributes");

@@ -89,10 +89,12 @@ describe("parseManifest: each rule", () => {
     assertProblem(parseManifest([1, 2], limits).problems, "plugin.json", "must be an object, not a list");
   });
 
-  test("entry must be a relative .js/.mjs path", () => {
+  test("entry must be a relative .js/.mjs/.ts path", () => {
     assertProblem(problemsOf({ entry: "../main.js" }), "entry", "relative path inside the package");
     assertProblem(problemsOf({ entry: "/abs/main.js" }), "entry", "relative path inside the package");
-    assertProblem(problemsOf({ entry: "main.ts" }), "entry", ".js or .mjs");
+    assertProblem(problemsOf({ entry: "main.py" }), "entry", ".js, .mjs or .ts");
+    assertProblem(problemsOf({ entry: "types.d.ts" }), "entry", ".js, .mjs or .ts");
+    assert.equal(parseManifest({ ...base, entry: "main.ts" }, limits).manifest?.entry, "main.ts");
   });
 
   test("permissions: closed list, no duplicates", () => {
