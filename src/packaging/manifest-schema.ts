@@ -91,6 +91,15 @@ export interface Manifest {
   collections: Record<string, CollectionSpec>;
 }
 
+/**
+ * JSON Schema of plugin.json for editors (schemas/plugin.schema.json), generated from the same zod
+ * schema uploads are checked with. Checks zod cannot express in JSON Schema (cross-field rules,
+ * cron syntax, semver ranges) still happen at upload.
+ */
+export function manifestJsonSchema(limits: PlatformLimits): Record<string, unknown> {
+  return z.toJSONSchema(manifestSchema(limits), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Record<string, unknown>;
+}
+
 /** Validates a parsed plugin.json; every problem is reported, not just the first. */
 export function parseManifest(json: unknown, limits: PlatformLimits): { manifest?: Manifest; problems: Problem[] } {
   const schema = manifestSchema(limits);

@@ -104,6 +104,11 @@ const webhookSchema = z.strictObject({
     .prefault({}),
 });
 
+/** JSON Schema of a webhook definition (schemas/webhook.schema.json), from the schema uploads use. */
+export function webhookJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(webhookSchema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Record<string, unknown>;
+}
+
 /**
  * Validates every `webhooks/*.yaml` of a package. With a manifest, also checks what the YAML
  * refers to: the emit_webhook permission, declared secrets and the transform file.
