@@ -9,6 +9,7 @@ import { eventBench } from "./event-bench.ts";
 import { jobBench } from "./job-bench.ts";
 import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
 import { routeBench, type RoutePhase } from "./route-bench.ts";
+import { scaleBench } from "./scale-bench.ts";
 import { webhookBench } from "./webhook-bench.ts";
 
 const quick = process.argv.includes("--quick");
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   const jobs = await jobBench(JOB_RUNS);
   progress(`webhooks: receiver ceiling, then ${WEBHOOK_EVENTS} events × 10 installs, embedded then BullMQ`);
   const webhooks = await webhookBench(WEBHOOK_EVENTS, s(4));
+  progress("scale-out: /ext c=32 on one scaled-mode API process, then split over two");
+  const scale = await scaleBench(s(2), s(6));
 
   const report: BenchReport = {
     startedAt,
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
     events,
     jobs,
     webhooks,
+    scale,
     goals: goals(route, coldStart, events, webhooks),
   };
   process.stdout.write(formatReport(report));

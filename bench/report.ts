@@ -1,8 +1,10 @@
 import type { EventBenchResult } from "./event-bench.ts";
 import type { JobBenchResult } from "./job-bench.ts";
+import type { ScaleBenchResult } from "./scale-bench.ts";
 import type { WebhookBenchResult } from "./webhook-bench.ts";
 import os from "node:os";
 import type { ColdStartResult, Distribution } from "./cold-start.ts";
+import type { LoadResult } from "./load.ts";
 import type { RouteBenchResult, ServerRun } from "./route-bench.ts";
 
 export interface Machine {
@@ -31,6 +33,7 @@ export interface BenchReport {
   events: EventBenchResult[];
   jobs: JobBenchResult[];
   webhooks: WebhookBenchResult;
+  scale: ScaleBenchResult;
   goals: Goal[];
 }
 
@@ -96,6 +99,8 @@ export function formatReport(r: BenchReport): string {
   lines.push("");
   lines.push(...webhookSection(r.webhooks));
   lines.push("");
+  lines.push(...scaleSection(r.scale));
+  lines.push("");
   lines.push("Goals (DESIGN §8)");
   lines.push(
     ...table(
@@ -117,6 +122,16 @@ function eventSection(events: EventBenchResult[]): string[] {
       : [e.engine, String(e.hookRuns), e.seconds!.toFixed(2), e.hookRunsPerSecond!.toFixed(0), e.publishToHandlerMs!.p50.toFixed(1), e.publishToHandlerMs!.p99.toFixed(1)],
   );
   lines.push(...table(["engine", "hook runs", "seconds", "runs/s", "publish→handler p50 ms", "p99 ms"], rows, 2));
+  return lines;
+}
+
+function scaleSection(r: ScaleBenchResult): string[] {
+  const lines = ["Scale-out — GET /ext/hello/ping at c=32 in scaled mode (Postgres + Redis), one API process (1 sandbox process) against two",
+    "with the load split 16 + 16; load generator, servers, sandboxes and Postgres share this machine's CPUs"];
+  if (r.skipped) return [...lines, `skipped: ${r.skipped}`];
+  const row = (label: string, l: LoadResult) => [label, l.rps.toFixed(0), l.latencyMs.p50.toFixed(2), l.latencyMs.p99.toFixed(2), String(l.errors)];
+  lines.push(...table(["API processes", "req/s", "p50 ms", "p99 ms", "errors"], [row("1", r.one!), row("2", r.two!)], 1));
+  lines.push(`2 ÷ 1: ×${r.ratio!.toFixed(2)}`);
   return lines;
 }
 

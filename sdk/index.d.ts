@@ -19,7 +19,9 @@ export type SystemEventType =
   | "plugin.upgraded"
   | "plugin.enabled"
   | "plugin.disabled"
-  | "plugin.uninstalled";
+  | "plugin.uninstalled"
+  | "plugin.unhealthy"
+  | "plugin.healthy";
 
 /** Any event type: a system one, or a plugin's own `noun.verb` (lower-case, dotted). */
 export type EventType = SystemEventType | (string & {});
@@ -123,6 +125,8 @@ export interface QueryOptions {
   limit?: number;
   /** "field" ascending or "-field" descending; default created_at. */
   order_by?: string;
+  /** Documents to skip (paging), at most 10,000. */
+  offset?: number;
 }
 
 /** `db.read` for query/getById (core tables users, files and the plugin's collections); `db.write` for the rest. */

@@ -1,4 +1,5 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from "express";
+import { auditRouter } from "./api/audit-router.ts";
 import { eventsRouter } from "./api/events-router.ts";
 import { extRouter } from "./api/ext-router.ts";
 import { filesRouter } from "./api/files-router.ts";
@@ -15,12 +16,17 @@ export function buildApp(s: Services): Express {
   app.disable("x-powered-by");
   app.set("query parser", "simple");
   app.use(countRequests(s));
+  app.use((_req, res, next) => {
+    if (s.draining) res.setHeader("Connection", "close");
+    next();
+  });
   app.use(healthRouter(s));
   app.use("/api/tenants", tenantsRouter(s));
   app.use("/api/plugins", pluginsRouter(s));
   app.use("/api/events", eventsRouter(s));
   app.use("/api/users", usersRouter(s));
   app.use("/api/files", filesRouter(s));
+  app.use("/api/audit", auditRouter(s));
   app.use(extRouter(s));
   app.use((req, _res, next) => next(new AppError("not_found", `No route ${req.method} ${req.path}`)));
   app.use(errorHandler(s));

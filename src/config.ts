@@ -63,6 +63,8 @@ const EnvSchema = z.object({
   // A chain of emits deeper than this, or more emits than this from one call, is cut.
   EMIT_MAX_DEPTH: int(8, 1),
   EMIT_MAX_PER_CALL: int(100, 1),
+  // How often (ms) a background process looks for installs whose health check is due.
+  HEALTH_TICK_MS: int(1000, 50),
 
   // Upload limits (zip bombs, zip slip and friends are refused before anything is inflated).
   UPLOAD_MAX_BYTES: int(5 * 1024 * 1024, 1024),
@@ -101,6 +103,7 @@ export interface Config {
   upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number };
   executor: { queuePrefix: string; concurrency: number; sweepMs: number; staleMs: number; scheduleResyncMs: number };
   emit: { maxDepth: number; maxPerCall: number };
+  health: { tickMs: number };
 }
 
 /** The ceilings a plugin's manifest `resources` may lower but never raise; also the defaults. */
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       scheduleResyncMs: e.SCHEDULE_RESYNC_MS,
     },
     emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL },
+    health: { tickMs: e.HEALTH_TICK_MS },
     upload: uploadOf(e),
   };
 }

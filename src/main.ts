@@ -52,24 +52,29 @@ function printWelcome(config: Config): void {
   );
 }
 
-// Stop accepting, let accepted requests finish (keep-alive connections close as they go idle),
-// then stop background work and the sandboxes. Past the deadline, exit anyway.
+// SIGTERM: first drain (readiness answers 503 so a load balancer stops sending, answers carry
+// `Connection: close`, and requests already on the wire get read), then stop accepting and let
+// accepted requests finish, then stop background work and the sandboxes. Past the deadline, exit.
+const DRAIN_MS = 1000;
+
 function shutdownOn(server: Server, services: Services, logger: Logger, timeoutMs: number): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    services.draining = true;
     logger.info({ signal, timeoutMs }, "shutting down");
     const force = setTimeout(() => {
       logger.error({ timeoutMs }, "shutdown deadline passed; exiting with work unfinished");
       process.exit(1);
     }, timeoutMs).unref();
-    server.close(async () => {
-      await services.close().catch((err) => logger.error({ err }, "close failed"));
-      clearTimeout(force);
-      process.exit(0);
-    });
-    server.closeIdleConnections();
+    setTimeout(() => {
+      server.close(async () => {
+        await services.close().catch((err) => logger.error({ err }, "close failed"));
+        clearTimeout(force);
+        process.exit(0);
+      });
+    }, Math.min(DRAIN_MS, timeoutMs / 2));
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -1,3 +1,4 @@
+import { AuditLog } from "./audit/audit-log.ts";
 import { createTenantCache, type TenantCache } from "./auth/tenant-cache.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/database.ts";
@@ -7,6 +8,7 @@ import { OutboxSweeper } from "./events/outbox-sweeper.ts";
 import path from "node:path";
 import { FileStore } from "./files/file-store.ts";
 import { BullmqExecutor } from "./execution/bullmq-executor.ts";
+import { ChangeBus } from "./execution/change-bus.ts";
 import { EmbeddedExecutor } from "./execution/embedded-executor.ts";
 import type { Executor, JobTick } from "./execution/executor.ts";
 import { BullmqScheduler } from "./jobs/bullmq-scheduler.ts";
@@ -18,6 +20,7 @@ import type { Logger } from "./logger.ts";
 import { InstallRepository } from "./plugins/install-repository.ts";
 import { InstallService } from "./plugins/install-service.ts";
 import { InvocationRecorder } from "./plugins/invocation-recorder.ts";
+import { HealthMonitor } from "./plugins/health-monitor.ts";
 import { Invoker } from "./plugins/invoker.ts";
 import { UsageCounter } from "./plugins/usage-counter.ts";
 import { Metrics } from "./metrics/metrics.ts";
@@ -61,6 +64,9 @@ export interface Services {
   files: FileStore;
   usage: UsageCounter;
   metrics: Metrics;
+  audit: AuditLog;
+  /** Set on SIGTERM: readiness fails and connections are closed after their answer. */
+  draining: boolean;
   upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
   close(): Promise<void>;
 }
@@ -82,7 +88,15 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     ? new BullmqExecutor({ redisUrl: config.redisUrl, prefix: config.executor.queuePrefix, concurrency: config.executor.concurrency, logger })
     : new EmbeddedExecutor(logger, config.executor.concurrency);
   const tenants = createTenantCache((slug) => prisma.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true } }));
-  const installs = new InstallRepository(prisma);
+  // Scaled mode pushes install changes to every process, so its cache can keep entries longer.
+  const installs = new InstallRepository(prisma, config.redisUrl ? 10_000 : 1000);
+  const changes = config.redisUrl
+    ? new ChangeBus(config.redisUrl, `${config.executor.queuePrefix}:install-changes`, (tenantId) => installs.invalidate(tenantId, { remote: true }), logger)
+    : undefined;
+  await changes?.start();
+  installs.onInvalidate((tenantId, remote) => {
+    if (!remote) changes?.publish(tenantId);
+  });
   const secrets = new SecretStore(prisma, config.secretsKey);
   const recorder = new InvocationRecorder(prisma, logger);
   const code = new PluginCodeStore(prisma, config.upload);
@@ -135,6 +149,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     executor instanceof BullmqExecutor
       ? new BullmqScheduler({ prisma, installs, logger }, executor.queue)
       : new CronScheduler({ prisma, installs, logger }, onTick);
+  let health: HealthMonitor | undefined;
   if (role !== "api") {
     await executor.startWorker(async (item) => {
       if (item.kind === "hook") await hookRunner.run(item.id);
@@ -143,6 +158,9 @@ export async function createServices(config: Config, logger: Logger, overrides: 
       else if (item.kind === "job-tick" && item.tick) await onTick(item.tick);
     });
     await sweeper.start();
+    // Health checks are background work too: never in an enqueue-only API process.
+    health = new HealthMonitor({ sql: db.sql, installs, invoker, events, logger }, { tickMs: config.health.tickMs });
+    health.start();
   }
   // Idempotent: every process puts the schedules in place at boot (BullMQ) or owns them (embedded).
   await schedules.syncAll();
@@ -176,11 +194,15 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     files,
     usage,
     metrics,
+    draining: false,
+    audit: new AuditLog(prisma, logger),
     upload: (tenant, bundle) =>
       uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
     async close() {
       clearInterval(resync);
+      await changes?.close();
       sweeper.stop();
+      await health?.stop();
       await schedules.close();
       await executor.close();
       await recorder.flush();

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AppError } from "../errors.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { Services } from "../services.ts";
+import { audit } from "./audit-actor.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
@@ -57,6 +58,8 @@ export function deliveriesRouter(s: Services): Router {
     const def = i.version.webhooks.find((w) => w.name === row.webhook);
     const replayed = await s.deliveries.replay(i.id, row.id, def?.retry.max_attempts ?? row.maxAttempts);
     if (!replayed) throw new AppError("delivery_pending", "Another retry of this delivery started first");
+    const details = { delivery_id: row.id, webhook: row.webhook, event_type: row.eventType, event_id: row.eventId };
+    await audit(req, s, { action: "delivery.replayed", install: i, target: { type: "delivery", id: row.id }, details });
     const item = { kind: "delivery" as const, id: row.id };
     await s.executor.enqueue(item, { dedupeKey: `delivery-${row.id}-${row.attempts}-replay` }).catch((err: unknown) => {
       s.logger.warn({ err, delivery: row.id }, "enqueue failed; the outbox sweep will retry");

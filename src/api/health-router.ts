@@ -18,6 +18,7 @@ export function healthRouter(s: Services): Router {
     }
     const sandbox = s.sandbox.stats();
     checks.sandbox = sandbox.processes > 0 ? "ok" : "down";
+    if (s.draining) checks.shutdown = "draining";
     const ready = Object.values(checks).every((v) => v === "ok");
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks, sandbox });
   });

@@ -3,6 +3,7 @@ import { AppError } from "../errors.ts";
 import { jobRunView } from "../jobs/job-service.ts";
 import { nextRun } from "../jobs/next-run.ts";
 import type { Services } from "../services.ts";
+import { audit } from "./audit-actor.ts";
 import { tenantOf } from "./plugins-router.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,6 +43,7 @@ export function jobsRouter(s: Services): Router {
     const { install: i, job } = await declared(req);
     const { run, started } = await s.jobs.trigger(i, job.name, "manual");
     if (!started) throw new AppError("job_running", run.error ?? undefined, { run: jobRunView(run) });
+    await audit(req, s, { action: "job.run_now", install: i, target: { type: "job", id: job.name }, details: { job: job.name, run_id: run.id } });
     res.status(202).json({ run: { id: run.id, status: run.status } });
   });
 

@@ -4,6 +4,7 @@ import { authenticate, requireRole, requireTenant } from "../auth/authenticate.t
 import { AppError } from "../errors.ts";
 import { pluginView } from "../plugins/plugin-view.ts";
 import type { Services } from "../services.ts";
+import { audit } from "./audit-actor.ts";
 import { deliveriesRouter } from "./deliveries-router.ts";
 import { emailsRouter } from "./emails-router.ts";
 import { usageRouter } from "./usage-router.ts";
@@ -25,6 +26,10 @@ export function pluginsRouter(s: Services): Router {
     if (!req.file) throw new AppError("missing_file");
     const result = await s.upload(tenantOf(req), req.file.buffer);
     s.logger.info({ tenant: tenantOf(req).slug, plugin: result.install.slug, version: result.install.version.version, created: result.created }, "plugin uploaded");
+    const version = result.install.version.version;
+    await audit(req, s, result.created
+      ? { action: "plugin.installed", install: result.install, details: { version } }
+      : { action: "plugin.upgraded", install: result.install, details: { version, previous_version: result.previousVersion ?? null } });
     if (result.created) res.status(201).json({ plugin: pluginView(result.install) });
     else res.status(200).json({ plugin: pluginView(result.install), previous_version: result.previousVersion });
   });
@@ -38,19 +43,26 @@ export function pluginsRouter(s: Services): Router {
     res.json({ plugin: pluginView(await s.installService.get(tenantOf(req), String(req.params.id))) });
   });
   router.post("/:id/enable", async (req, res) => {
-    res.json({ plugin: pluginView(await s.installService.setStatus(tenantOf(req), String(req.params.id), "enabled")) });
+    const install = await s.installService.setStatus(tenantOf(req), String(req.params.id), "enabled");
+    // status "failed" when onEnable threw: the admin still enabled it, and the entry says how it went.
+    await audit(req, s, { action: "plugin.enabled", install, details: { version: install.version.version, status: install.status } });
+    res.json({ plugin: pluginView(install) });
   });
   router.post("/:id/disable", async (req, res) => {
-    res.json({ plugin: pluginView(await s.installService.setStatus(tenantOf(req), String(req.params.id), "disabled")) });
+    const install = await s.installService.setStatus(tenantOf(req), String(req.params.id), "disabled");
+    await audit(req, s, { action: "plugin.disabled", install, details: { version: install.version.version } });
+    res.json({ plugin: pluginView(install) });
   });
   router.post("/:id/rollback", async (req, res) => {
     const { install, from } = await s.installService.rollback(tenantOf(req), String(req.params.id));
+    await audit(req, s, { action: "plugin.rolled_back", install, details: { from, to: install.version.version } });
     res.json({ plugin: pluginView(install), rolled_back_from: from });
   });
   router.delete("/:id", async (req, res) => {
     const purge = req.query.purge;
     if (purge !== undefined && purge !== "true" && purge !== "false") throw new AppError("invalid_request", "purge must be true or false");
-    await s.installService.uninstall(tenantOf(req), String(req.params.id), { purge: purge === "true" });
+    const removed = await s.installService.uninstall(tenantOf(req), String(req.params.id), { purge: purge === "true" });
+    await audit(req, s, { action: "plugin.uninstalled", install: removed, details: { version: removed.version.version, purge: purge === "true" } });
     res.status(204).end();
   });
   router.get("/:id/config", async (req, res) => {
@@ -58,7 +70,13 @@ export function pluginsRouter(s: Services): Router {
     res.json({ config: install.config, configuration: install.version.manifest.configuration });
   });
   router.put("/:id/config", express.json({ limit: "256kb" }), async (req, res) => {
-    const install = await s.installService.setConfig(tenantOf(req), String(req.params.id), req.body);
+    const before = await s.installService.get(tenantOf(req), String(req.params.id));
+    const install = await s.installService.setConfig(tenantOf(req), before.id, req.body);
+    // Config values are not secret, so the entry keeps the whole new config and which keys changed.
+    const changed = [...new Set([...Object.keys(before.config), ...Object.keys(install.config)])]
+      .filter((k) => JSON.stringify(before.config[k]) !== JSON.stringify(install.config[k]))
+      .sort();
+    await audit(req, s, { action: "config.changed", install, details: { config: install.config, changed } });
     res.json({ config: install.config });
   });
   router.get("/:id/logs", pluginLogsHandler(s));

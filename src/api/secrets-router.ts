@@ -2,6 +2,7 @@ import express, { Router } from "express";
 import { z } from "zod";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
+import { audit } from "./audit-actor.ts";
 import { tenantOf } from "./plugins-router.ts";
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -27,12 +28,15 @@ export function secretsRouter(s: Services): Router {
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"value": "<the secret>"}', parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
     const i = await install(req);
     await s.secrets.put(i.id, n, parsed.data.value);
+    // The name only: the value must never reach the audit log.
+    await audit(req, s, { action: "secret.set", install: i, target: { type: "secret", id: n }, details: { name: n } });
     res.status(204).end();
   });
   router.delete("/:name", async (req, res) => {
     const n = name(req);
     const i = await install(req);
     if (!(await s.secrets.delete(i.id, n))) throw new AppError("secret_not_found", `No secret ${n} is set`);
+    await audit(req, s, { action: "secret.deleted", install: i, target: { type: "secret", id: n }, details: { name: n } });
     res.status(204).end();
   });
   return router;

@@ -4,6 +4,7 @@ import { authenticate, requireRole } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
 import { SLUG } from "../packaging/manifest-schema.ts";
 import type { Services } from "../services.ts";
+import { audit } from "./audit-actor.ts";
 
 const NewTenant = z.object({
   slug: z.string().regex(SLUG, "must be lower-case letters, digits, - and _ (2 to 63 characters)"),
@@ -24,6 +25,8 @@ export function tenantsRouter(s: Services): Router {
       throw err;
     });
     s.tenants.invalidate(tenant.slug);
+    // The new tenant's own log starts with who created it (a platform admin, who has no tenant of its own).
+    await audit(req, s, { action: "tenant.created", tenantId: tenant.id, target: { type: "tenant", id: tenant.id }, details: { slug: tenant.slug, name: tenant.name } });
     res.status(201).json({ tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, created_at: tenant.createdAt.toISOString() } });
   });
   router.get("/", async (_req, res) => {

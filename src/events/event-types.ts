@@ -20,6 +20,8 @@ export const SYSTEM_EVENTS = [
   "plugin.enabled",
   "plugin.disabled",
   "plugin.uninstalled",
+  "plugin.unhealthy",
+  "plugin.healthy",
 ] as const;
 
 export function isReserved(type: string): boolean {

@@ -5,6 +5,13 @@ import { RouteMatcher } from "./route-matcher.ts";
 
 export type InstallStatus = "enabled" | "disabled" | "failed";
 
+/** The last health check's outcome (runtime.health_check), as stored on the install row. */
+export interface InstallHealth {
+  status: "ok" | "degraded" | "error" | "unknown";
+  checkedAt: Date | null;
+  detail: unknown;
+}
+
 /** An install as the hot paths need it: one read, then served from the install cache. */
 export interface ActiveInstall {
   id: string;
@@ -17,6 +24,8 @@ export interface ActiveInstall {
   previousVersionId: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Null until the first health check. */
+  health: InstallHealth | null;
   version: {
     id: string;
     version: string;
@@ -38,6 +47,9 @@ interface InstallRow {
   previousVersionId: string | null;
   createdAt: Date;
   updatedAt: Date;
+  healthStatus?: string | null;
+  healthCheckedAt?: Date | null;
+  healthDetail?: unknown;
 }
 
 interface VersionRow {
@@ -62,6 +74,9 @@ export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug
     previousVersionId: row.previousVersionId,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
+    health: row.healthStatus
+      ? { status: row.healthStatus as InstallHealth["status"], checkedAt: row.healthCheckedAt ?? null, detail: row.healthDetail ?? null }
+      : null,
     version: {
       id: version.id,
       version: version.version,

@@ -10,7 +10,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export class InstallRepository {
   private readonly cache = new Map<string, { at: number; value: ActiveInstall | null }>();
-  private readonly listeners: ((tenantId: string) => void)[] = [];
+  private readonly listeners: ((tenantId: string, remote: boolean) => void)[] = [];
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -40,13 +40,17 @@ export class InstallRepository {
     return rows.map((r) => toActiveInstall(r, byId.get(r.currentVersionId)!, tenant.slug));
   }
 
-  invalidate(tenantId: string): void {
+  /**
+   * Drops the tenant's cached installs. `remote`: another process made the change (and told this
+   * one through the change bus), so it is not announced again.
+   */
+  invalidate(tenantId: string, opts: { remote?: boolean } = {}): void {
     for (const key of this.cache.keys()) if (key.startsWith(`${tenantId}:`)) this.cache.delete(key);
-    for (const listener of this.listeners) listener(tenantId);
+    for (const listener of this.listeners) listener(tenantId, opts.remote === true);
   }
 
-  /** Other caches derived from installs (the event subscribers) are dropped with this one. */
-  onInvalidate(listener: (tenantId: string) => void): void {
+  /** Other caches derived from installs (event subscribers) and the change bus hear of it. */
+  onInvalidate(listener: (tenantId: string, remote: boolean) => void): void {
     this.listeners.push(listener);
   }
 

@@ -26,7 +26,9 @@ export function pluginView(install: ActiveInstall) {
     configuration: m.configuration,
     config: install.config,
     resources: m.resources,
-    health: null,
+    health: install.health
+      ? { status: install.health.status, checked_at: install.health.checkedAt?.toISOString() ?? null, detail: install.health.detail }
+      : null,
     has_previous_version: install.previousVersionId !== null,
     sha256: install.version.sha256,
     created_at: install.createdAt.toISOString(),

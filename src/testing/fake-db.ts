@@ -32,14 +32,16 @@ export function fakeDb(ctx: TestContext): Record<string, Capability> {
   return {
     "db.query": async (_scope: CallScope, [table, filter, options]) => {
       const matches = rows(tableName(table)).filter((doc) => matchesFilter(doc, filter ?? {}));
-      const o = (options ?? {}) as { limit?: unknown; order_by?: unknown };
+      const o = (options ?? {}) as { limit?: unknown; order_by?: unknown; offset?: unknown };
+      const offset = o.offset === undefined ? 0 : Number(o.offset);
+      if (!Number.isInteger(offset) || offset < 0 || offset > 10_000) throw new InvalidArgument("db.query", "offset must be an integer from 0 to 10000");
       const limit = o.limit === undefined ? DEFAULT_LIMIT : Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgument("db.query", "limit must be a positive integer");
       const order = o.order_by === undefined ? "created_at" : String(o.order_by);
       const desc = order.startsWith("-");
       const key = fieldPath(desc ? order.slice(1) : order, "db.query");
       const sorted = [...matches].sort((a, b) => compare(get(a, key), get(b, key)) * (desc ? -1 : 1));
-      return sorted.slice(0, Math.min(limit, MAX_LIMIT)).map((d) => structuredClone(d));
+      return sorted.slice(offset, offset + Math.min(limit, MAX_LIMIT)).map((d) => structuredClone(d));
     },
     "db.getById": async (_scope, [table, id]) => {
       const doc = rows(tableName(table)).find((d) => d.id === id);

@@ -9,7 +9,7 @@ import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Registered } from "../packaging/registered.ts";
 import type { ValidatedPackage } from "../packaging/validate-package.ts";
 import { toActiveInstall, type ActiveInstall } from "../plugins/active-install.ts";
-import { Invoker, type InvokeResult } from "../plugins/invoker.ts";
+import { Invoker, PluginFailure, type InvokeResult } from "../plugins/invoker.ts";
 import { codeFromFiles } from "../plugins/plugin-code.ts";
 import { checkPackage } from "../plugins/check-package.ts";
 import { routeAnswer, routeErrorAnswer, type RouteAnswer } from "../plugins/route-answer.ts";
@@ -32,8 +32,11 @@ export interface LoadedPlugin {
   context: TestContext;
   /** Calls a route as /ext would: `{status, headers, body}`, HttpError answers included. */
   route(method: string, urlPath: string, call?: RouteCall): Promise<RouteAnswer>;
-  /** Runs this plugin's hook for an event (as the platform would on publish); resolves when it ran. */
-  emit(type: string, data?: unknown): Promise<void>;
+  /**
+   * Runs this plugin's hook for an event (as the platform would on publish); resolves when it ran.
+   * `id` replays an event id (hooks are delivered at least once: test that yours is idempotent).
+   */
+  emit(type: string, data?: unknown, opts?: { id?: string }): Promise<void>;
   /** Runs a job now and returns its result. */
   runJob(name: string): Promise<unknown>;
   /** A webhook's transform on an event: the body that would be sent (null: nothing). */
@@ -127,9 +130,9 @@ class HarnessPlugin implements LoadedPlugin {
     }
   }
 
-  async emit(type: string, data: unknown = {}): Promise<void> {
+  async emit(type: string, data: unknown = {}, opts: { id?: string } = {}): Promise<void> {
     if (!this.registered.hooks.includes(type)) throw new Error(`${this.manifest.slug} has no hook for ${type}`);
-    await this.call({ kind: "hook", name: type, args: [this.event(type, data)] });
+    await this.call({ kind: "hook", name: type, args: [this.event(type, data, opts.id)] });
   }
 
   async runJob(name: string): Promise<unknown> {
@@ -160,12 +163,20 @@ class HarnessPlugin implements LoadedPlugin {
     return this.sandbox.close();
   }
 
-  private call(req: Parameters<Invoker["invoke"]>[1]): Promise<InvokeResult> {
-    return this.invoker.invoke(this.install, req);
+  // What the plugin threw arrives as the plugin threw it: same name and message (its stack is in ctx.logs).
+  private async call(req: Parameters<Invoker["invoke"]>[1]): Promise<InvokeResult> {
+    try {
+      return await this.invoker.invoke(this.install, req);
+    } catch (err) {
+      if (!(err instanceof PluginFailure)) throw err;
+      const thrown = new Error(err.record.message);
+      thrown.name = err.record.name;
+      throw Object.assign(thrown, { status: err.record.status, details: err.record.details });
+    }
   }
 
-  private event(type: string, data: unknown) {
-    return { id: randomUUID(), type, tenant: this.context.tenant, data, occurred_at: new Date().toISOString() };
+  private event(type: string, data: unknown, id: string = randomUUID()) {
+    return { id, type, tenant: this.context.tenant, data, occurred_at: new Date().toISOString() };
   }
 }
 

@@ -45,19 +45,27 @@ test("SIGTERM under load: accepted requests all succeed, new connections are ref
 
   // One connection per request, so "accepted" is unambiguous: the request was sent before SIGTERM.
   const agent = new Agent({ pipelining: 0, connections: 64 });
-  const calls = Array.from({ length: 12 }, (_, n) =>
-    request(`${origin}/ext/api-slow/busy?ms=400&n=${n}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } }).then(
+  const calls = Array.from({ length: 8 }, (_, n) =>
+    request(`${origin}/ext/api-slow/busy?ms=300&n=${n}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } }).then(
       async (res) => ({ status: res.statusCode, body: (await res.body.json()) as { done: boolean } }),
       (err: Error) => ({ status: 0, error: err.message }),
     ),
   );
   await new Promise((r) => setTimeout(r, 150));
   child.kill("SIGTERM");
+  // Draining: still listening, but not ready, and answers close their connection.
+  const draining = await eventually("readiness to report draining", async () => {
+    const res = await request(`${origin}/readyz`);
+    const body = (await res.body.json()) as { checks: { shutdown?: string } };
+    return res.statusCode === 503 ? { body, connection: res.headers.connection } : undefined;
+  }, 900);
+  assert.equal(draining.body.checks.shutdown, "draining");
+  assert.equal(draining.connection, "close");
   const results = await Promise.all(calls);
   assert.deepEqual(
     results.map((r) => r.status),
     results.map(() => 200),
-    JSON.stringify(results),
+    `${JSON.stringify(results)}\n--- server output ---\n${output}`,
   );
   await eventually("a new connection to be refused while stopping", async () =>
     fetch(`${origin}/healthz`).then(() => false, () => true), 10_000);

@@ -47,6 +47,12 @@ export interface WorkerProcess {
   output(): string;
 }
 
+/** A real `src/main.ts` process started by spawnApi. */
+export interface ApiProcess extends WorkerProcess {
+  /** http://127.0.0.1:<port> */
+  url: string;
+}
+
 export interface TestApp {
   services: Services;
   config: Config;
@@ -74,6 +80,8 @@ export interface TestApp {
    * Killed by close() if still running.
    */
   spawnWorker(env?: Record<string, string>): Promise<WorkerProcess>;
+  /** bullmq only: a real API process (`src/main.ts`, role api) like spawnWorker's; killed by close(). */
+  spawnApi(env?: Record<string, string>): Promise<ApiProcess>;
   close(): Promise<void>;
 }
 
@@ -178,11 +186,12 @@ export async function startTestApp(opts: StartTestAppOptions = {}): Promise<Test
     return s;
   };
 
-  const spawnWorker = async (env: Record<string, string> = {}): Promise<WorkerProcess> => {
-    if (engine !== "bullmq") throw new Error("spawnWorker needs startTestApp({ engine: \"bullmq\" })");
+  // A real process of this app (src/worker.ts or src/main.ts) on its database, Redis prefix and keys.
+  const spawnProcess = (script: string, env: Record<string, string>): WorkerProcess => {
+    if (engine !== "bullmq") throw new Error("spawning processes needs startTestApp({ engine: \"bullmq\" })");
     // Not a test process itself: without this, node:test's child protocol leaks into it.
     const { NODE_TEST_CONTEXT: _ignored, ...inherited } = process.env;
-    const child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", "src/worker.ts"], {
+    const child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", script], {
       cwd: REPO_ROOT,
       env: {
         ...inherited,
@@ -205,7 +214,7 @@ export async function startTestApp(opts: StartTestAppOptions = {}): Promise<Test
       if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
       else child.once("exit", (code, signal) => resolve({ code, signal }));
     });
-    const worker: WorkerProcess = {
+    const proc: WorkerProcess = {
       pid: child.pid!,
       kill(signal = "SIGTERM") {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -213,8 +222,23 @@ export async function startTestApp(opts: StartTestAppOptions = {}): Promise<Test
       exited,
       output: () => out,
     };
-    workers.push(worker);
-    return worker;
+    workers.push(proc);
+    return proc;
+  };
+
+  const spawnWorker = async (env: Record<string, string> = {}): Promise<WorkerProcess> => spawnProcess("src/worker.ts", env);
+
+  const spawnApi = async (env: Record<string, string> = {}): Promise<ApiProcess> => {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const proc = spawnProcess("src/main.ts", { PORT: String(port), HOST: "127.0.0.1", ...env });
+    const origin = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)) break;
+      const gone = await Promise.race([proc.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
+      if (gone || Date.now() > deadline) throw new Error(`API process on ${origin} did not start:\n${proc.output()}`);
+    }
+    return { ...proc, url: origin };
   };
 
   return {
@@ -229,6 +253,7 @@ export async function startTestApp(opts: StartTestAppOptions = {}): Promise<Test
     databaseUrl: testDb.url,
     startConsumer,
     spawnWorker,
+    spawnApi,
     close: cleanup,
   };
 }
