@@ -2,7 +2,7 @@ import { Router } from "express";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
 
-/** Liveness (the process answers), readiness (database and sandbox processes work) and metrics. */
+/** Liveness (the process answers), readiness (database, Redis when used, sandbox processes) and metrics. */
 export function healthRouter(s: Services): Router {
   const router = Router();
   router.get("/healthz", (_req, res) => {
@@ -15,6 +15,13 @@ export function healthRouter(s: Services): Router {
       checks.database = "ok";
     } catch {
       checks.database = "unreachable";
+    }
+    // Scaled mode: the queue is Redis; asking its depth is a round trip to it.
+    if (s.executor.engine === "bullmq") {
+      checks.redis = await Promise.race([
+        s.executor.depth().then(() => "ok", () => "unreachable"),
+        new Promise<string>((r) => setTimeout(() => r("unreachable"), 2000).unref()),
+      ]);
     }
     const sandbox = s.sandbox.stats();
     checks.sandbox = sandbox.processes > 0 ? "ok" : "down";
