@@ -42,6 +42,12 @@ export class JobService {
     const staleBefore = new Date(Date.now() - (install.version.manifest.resources.job_timeout_ms * 2 + this.deps.graceMs + 30_000));
     const { run, started } = await this.deps.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`job:${install.id}:${jobName}`}))`;
+      // One run per scheduled tick, whatever delivers the tick twice (BullMQ is at-least-once; a
+      // scheduler re-upserted after Redis lost its data can produce the same due time again).
+      if (scheduledFor) {
+        const same = await tx.jobRun.findFirst({ where: { installId: install.id, jobName, scheduledFor } });
+        if (same) return { run: same, started: false };
+      }
       // A run "running" far past its timeout belongs to a process that died: close it first.
       await tx.jobRun.updateMany({
         where: { installId: install.id, jobName, status: "running", startedAt: { lt: staleBefore } },
