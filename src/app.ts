@@ -4,6 +4,7 @@ import { eventsRouter } from "./api/events-router.ts";
 import { extRouter } from "./api/ext-router.ts";
 import { filesRouter } from "./api/files-router.ts";
 import { healthRouter } from "./api/health-router.ts";
+import { serveOpenApi } from "./api/openapi.ts";
 import { pluginsRouter } from "./api/plugins-router.ts";
 import { tenantsRouter } from "./api/tenants-router.ts";
 import { usersRouter } from "./api/users-router.ts";
@@ -21,6 +22,7 @@ export function buildApp(s: Services): Express {
     next();
   });
   app.use(healthRouter(s));
+  app.get("/openapi.json", serveOpenApi);
   app.use("/api/tenants", tenantsRouter(s));
   app.use("/api/plugins", pluginsRouter(s));
   app.use("/api/events", eventsRouter(s));

@@ -7,7 +7,7 @@ import type { Services } from "../services.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
-const Query = z.strictObject({
+export const Query = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   before: z
     .string()

@@ -9,7 +9,7 @@ import { zodDetails } from "./zod-details.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   status: z.enum(["pending", "delivered", "failed", "skipped"]).optional(),
   event: z.string().max(200).optional(),
   webhook: z.string().max(100).optional(),

@@ -8,7 +8,7 @@ import { zodDetails } from "./zod-details.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   status: z.enum(["sent", "stored", "failed"]).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   before: z.iso.datetime({ offset: true }).optional(),

@@ -8,7 +8,7 @@ import type { Services } from "../services.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
-const Publish = z.object({ type: z.string().refine(isValidEventType, "must look like noun.verb (lower-case, dotted)"), data: z.unknown().optional() });
+export const Publish = z.object({ type: z.string().refine(isValidEventType, "must look like noun.verb (lower-case, dotted)"), data: z.unknown().optional() });
 
 /**
  * /api/events: the host application publishes its own domain events (any type, system

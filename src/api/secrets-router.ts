@@ -6,7 +6,7 @@ import { audit } from "./audit-actor.ts";
 import { tenantOf } from "./plugins-router.ts";
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
-const Body = z.object({ value: z.string().max(64 * 1024) });
+export const Body = z.object({ value: z.string().max(64 * 1024) });
 
 /** /api/plugins/:id/secrets: write-only values, names and update times readable. */
 export function secretsRouter(s: Services): Router {

@@ -6,7 +6,7 @@ import { SLUG } from "../packaging/manifest-schema.ts";
 import type { Services } from "../services.ts";
 import { audit } from "./audit-actor.ts";
 
-const NewTenant = z.object({
+export const NewTenant = z.object({
   slug: z.string().regex(SLUG, "must be lower-case letters, digits, - and _ (2 to 63 characters)"),
   name: z.string().min(1).max(200),
 });

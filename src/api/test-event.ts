@@ -7,7 +7,7 @@ import { hookRunView } from "./events-router.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
-const Body = z.object({
+export const Body = z.object({
   event_type: z.string().refine(isValidEventType, "must look like noun.verb (lower-case, dotted)"),
   event_data: z.unknown().optional(),
 });

@@ -5,7 +5,7 @@ import type { Services } from "../services.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
-const Query = z.strictObject({ days: z.coerce.number().int().min(1).max(366).default(30) });
+export const Query = z.strictObject({ days: z.coerce.number().int().min(1).max(366).default(30) });
 
 /** /api/plugins/:id/usage: the install's ctx calls by method and outcome, and LLM tokens, per day. */
 export function usageRouter(s: Services): Router {

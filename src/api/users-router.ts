@@ -6,12 +6,12 @@ import type { Services } from "../services.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
-const NewUser = z.object({
+export const NewUser = z.object({
   email: z.string().email().max(320),
   name: z.string().max(200).nullable().optional(),
   data: z.record(z.string(), z.unknown()).optional(),
 });
-const UserPatch = NewUser.partial().refine((v) => Object.keys(v).length > 0, "send at least one field");
+export const UserPatch = NewUser.partial().refine((v) => Object.keys(v).length > 0, "send at least one field");
 
 type UserRow = { id: string; email: string; name: string | null; data: unknown; createdAt: Date; updatedAt: Date };
 const view = (u: UserRow) => ({ id: u.id, email: u.email, name: u.name, data: u.data, created_at: u.createdAt.toISOString(), updated_at: u.updatedAt.toISOString() });
