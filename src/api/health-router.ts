@@ -32,7 +32,10 @@ export function healthRouter(s: Services): Router {
   // Prometheus scrapes this; with METRICS_TOKEN set it must send it as a Bearer token.
   router.get("/metrics", async (req, res) => {
     const token = s.config.metricsToken;
-    if (token && req.headers.authorization !== `Bearer ${token}`) throw new AppError("missing_token", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>");
+    if (token && req.headers.authorization !== `Bearer ${token}`) {
+      if (!req.headers.authorization) throw new AppError("missing_token", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>");
+      throw new AppError("invalid_token", "That is not the METRICS_TOKEN");
+    }
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
   return router;

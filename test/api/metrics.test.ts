@@ -50,7 +50,7 @@ describe("GET /metrics", () => {
     const app = await startTestApp({ env: { METRICS_TOKEN: token } });
     after(() => app.close());
     await expectError(await fetch(`${app.url}/metrics`), 401, "missing_token");
-    await expectError(await fetch(`${app.url}/metrics`, { headers: { authorization: "Bearer wrong-token-but-long-enough" } }), 401, "missing_token");
+    await expectError(await fetch(`${app.url}/metrics`, { headers: { authorization: "Bearer wrong-token-but-long-enough" } }), 401, "invalid_token");
     const res = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     assert.match(await res.text(), /sbh_http_requests_total/);
