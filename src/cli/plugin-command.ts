@@ -8,9 +8,9 @@ import { AppError } from "../errors.ts";
 import { createLogger } from "../logger.ts";
 import { collectPluginFiles, packFiles } from "../packaging/pack.ts";
 import { SLUG } from "../packaging/manifest-schema.ts";
+import { describeProblems, type Problem } from "../packaging/problem.ts";
 import { checkPackage } from "../plugins/check-package.ts";
 import { SandboxPool } from "../sandbox/sandbox-pool.ts";
-import { describeProblems } from "../testing/load-plugin.ts";
 import type { CliIo } from "./main.ts";
 import { scaffoldFiles } from "./plugin-scaffold.ts";
 
@@ -134,7 +134,7 @@ async function withChecked(io: CliIo, dir: string, then: (c: Checked) => Promise
     return await then({ zip, slug: m.slug, version: m.version, summary: `✓ ${m.slug} ${m.version} is valid: ${parts.join(", ")}` });
   } catch (err) {
     if (err instanceof AppError && err.code === "invalid_plugin") {
-      io.stderr.write(`${describeProblems(err)}\n`);
+      io.stderr.write(`${describeProblems(err.message, (err.details as Problem[]) ?? [])}\n`);
       return 1;
     }
     throw err;

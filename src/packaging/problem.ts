@@ -42,3 +42,8 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/** Every problem with its path, one per line, under a heading: for terminals and test output. */
+export function describeProblems(heading: string, problems: readonly Problem[]): string {
+  return [`${heading}:`, ...problems.map((p) => `  ${p.path}: ${p.message}`)].join("\n");
+}

@@ -22,7 +22,8 @@ export interface WebhookDefinition {
   retry: { max_attempts: number; backoff: "exponential" | "fixed" };
 }
 
-const PLACEHOLDER = /\$\{([^}]*)\}/g;
+/** `${…}` in a definition's url, headers and signing secret; resolved at delivery (webhooks/template.ts). */
+export const PLACEHOLDER = /\$\{([^}]*)\}/g;
 const FIXED_PLACEHOLDERS = new Set(["TENANT_ID", "EVENT_TYPE", "PLUGIN_SLUG"]);
 const SECRET_REF = /^\$\{SECRET:([A-Z][A-Z0-9_]{0,63})\}$/;
 const WEBHOOK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { CallScope } from "../capabilities/call-scope.ts";
 import { IMPLEMENTED, type CapabilityTable } from "../capabilities/capability-handler.ts";
 import { CapabilityError, InvalidArgument } from "../capabilities/capability-error.ts";
+import { filePathProblems } from "../files/file-store.ts";
 import { hostAllowed } from "../net/egress-guard.ts";
 import { fakeDb } from "./fake-db.ts";
 import type { FakeHttpRequest, TestContext } from "./test-context.ts";
@@ -95,11 +96,11 @@ function fileInfo(p: string, f: { content: Buffer; contentType: string; updatedA
   return { path: p, size: f.content.length, content_type: f.contentType, updated_at: f.updatedAt };
 }
 
+// The platform's own path rules (the host API and ctx.files use the same ones).
 function checkedPath(p: unknown): string {
   const s = text(p, "files", "path");
-  if (s.startsWith("/") || s.includes("\\") || s.includes("\0") || s.split("/").some((seg) => seg === "" || seg === "." || seg === "..")) {
-    throw new InvalidArgument("files", `"${s}" is not a relative path inside the tenant's storage`);
-  }
+  const problems = filePathProblems(s);
+  if (problems.length) throw new InvalidArgument("files", `"${s}": ${problems.join("; ")}`);
   return s;
 }
 

@@ -3,11 +3,10 @@ import { isDeepStrictEqual } from "node:util";
 import type { CallScope } from "../capabilities/call-scope.ts";
 import { CapabilityError, InvalidArgument } from "../capabilities/capability-error.ts";
 import type { Capability } from "../capabilities/capability-handler.ts";
+import { COLLECTION_NAME as COLLECTION, FIELD_SEGMENT as FIELD } from "../packaging/manifest-schema.ts";
 import type { TestContext } from "./test-context.ts";
 
 const CORE = new Set(["users", "files"]);
-const COLLECTION = /^[a-z][a-z0-9_]{0,62}$/;
-const FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 100;
 

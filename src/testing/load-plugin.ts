@@ -6,6 +6,7 @@ import { AppError } from "../errors.ts";
 import { createLogger } from "../logger.ts";
 import { collectPluginFiles, packFiles } from "../packaging/pack.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
+import { describeProblems, type Problem } from "../packaging/problem.ts";
 import type { Registered } from "../packaging/registered.ts";
 import type { ValidatedPackage } from "../packaging/validate-package.ts";
 import { toActiveInstall, type ActiveInstall } from "../plugins/active-install.ts";
@@ -60,7 +61,7 @@ export async function loadPlugin(dir: string, context: TestContext = createTestC
     return new HarnessPlugin(pkg, registered, context, sandbox);
   } catch (err) {
     await sandbox.close();
-    throw err instanceof AppError && err.code === "invalid_plugin" ? new Error(describeProblems(err)) : err;
+    throw err instanceof AppError && err.code === "invalid_plugin" ? new Error(describeProblems(err.message, (err.details as Problem[]) ?? [])) : err;
   }
 }
 
@@ -180,8 +181,4 @@ class HarnessPlugin implements LoadedPlugin {
   }
 }
 
-/** Every problem with its path, one per line, as upload reports them (for terminals and test output). */
-export function describeProblems(err: AppError): string {
-  const problems = (err.details as { path: string; message: string }[] | undefined) ?? [];
-  return [`${err.message}:`, ...problems.map((p) => `  ${p.path}: ${p.message}`)].join("\n");
-}
+

@@ -1,5 +1,4 @@
 import type { Dispatcher } from "undici";
-import { eventView } from "../events/event-service.ts";
 import type { Executor } from "../execution/executor.ts";
 import { workKey } from "../execution/executor.ts";
 import type { Logger } from "../logger.ts";
@@ -117,8 +116,8 @@ export class DeliveryRunner {
     d: ClaimedDelivery,
     transform: { file: string; fn: string } | undefined,
   ): Promise<{ body?: string; skip?: boolean; error?: string; final?: boolean }> {
-    const event = eventView({ id: d.eventId, type: d.eventType, data: d.event.data, occurredAt: d.event.occurredAt, source: "", depth: 0 }, d.tenantSlug);
-    const { source: _source, depth: _depth, ...plain } = event;
+    // What a hook's `event` holds, without the platform's bookkeeping (source, depth).
+    const plain = { id: d.eventId, type: d.eventType, tenant: d.tenantSlug, data: d.event.data, occurred_at: d.event.occurredAt.toISOString() };
     let value: unknown = plain;
     if (transform) {
       try {

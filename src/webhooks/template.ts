@@ -1,4 +1,4 @@
-import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
+import { PLACEHOLDER, type WebhookDefinition } from "../packaging/webhook-schema.ts";
 
 /** What a definition's placeholders are filled from, at delivery time. */
 export interface TemplateValues {
@@ -13,7 +13,6 @@ export class DeliveryConfigError extends Error {
   override name = "DeliveryConfigError";
 }
 
-const PLACEHOLDER = /\$\{([^}]*)\}/g;
 
 /** Replaces `${SECRET:NAME}`, `${TENANT_ID}`, `${EVENT_TYPE}` and `${PLUGIN_SLUG}` (upload checked the names). */
 export function fillTemplate(text: string, values: TemplateValues, where: string): string {

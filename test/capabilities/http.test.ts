@@ -4,6 +4,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { after, before, describe, test } from "node:test";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import AdmZip from "adm-zip";
 import { MockAgent } from "undici";
 import type { CallScope } from "../../src/capabilities/call-scope.ts";
@@ -11,7 +13,14 @@ import { httpFetch, httpGet } from "../../src/capabilities/http.ts";
 import { blockedAddressReason } from "../../src/net/egress-guard.ts";
 import { hostPatternProblem } from "../../src/packaging/field-checks.ts";
 import { ok } from "../support/http-assert.ts";
-import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { FIXTURES, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+
+/** The probe's code under the SSRF fixture's manifest (its allowlist names every private host tried). */
+function ssrfZip(): Buffer {
+  const zip = new AdmZip(fixtureZip("cap-http-probe"));
+  zip.updateFile("plugin.json", readFileSync(path.join(FIXTURES, "cap-http-ssrf/plugin.json")));
+  return zip.toBuffer();
+}
 
 // ctx.http through the whole platform: plugin code in a sandbox calls ctx.http, the host
 // checks arguments, allowlist and egress guard, and a local server plays the outside world.
@@ -116,7 +125,7 @@ before(async () => {
   probe = await privateApp.tenant("http");
   await ok(await probe.upload(fixtureZip("cap-http-probe")), 201);
   ssrf = await guardedApp.tenant("ssrf");
-  ssrfInstallId = (await ok(await ssrf.upload(fixtureZip("cap-http-ssrf")), 201)).plugin.id;
+  ssrfInstallId = (await ok(await ssrf.upload(ssrfZip()), 201)).plugin.id;
 });
 
 after(async () => {
@@ -379,7 +388,7 @@ describe("the egress guard (ALLOW_PRIVATE_EGRESS off; the allowlist lists these 
       return t.skip(`this machine's hostname (${host}) does not resolve to blocked addresses only`);
     }
     const tenant = await guardedApp.tenant("dns");
-    const zip = new AdmZip(fixtureZip("cap-http-ssrf"));
+    const zip = new AdmZip(ssrfZip());
     const manifest = JSON.parse(zip.readAsText("plugin.json"));
     zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...manifest, http_allowlist: [host] })));
     await ok(await tenant.upload(zip.toBuffer()), 201);
