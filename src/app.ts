@@ -1,9 +1,11 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from "express";
+import { adminUi } from "./admin/admin-ui.ts";
 import { auditRouter } from "./api/audit-router.ts";
 import { eventsRouter } from "./api/events-router.ts";
 import { extRouter } from "./api/ext-router.ts";
 import { filesRouter } from "./api/files-router.ts";
 import { healthRouter } from "./api/health-router.ts";
+import { meRouter } from "./api/me-router.ts";
 import { serveOpenApi } from "./api/openapi.ts";
 import { pluginsRouter } from "./api/plugins-router.ts";
 import { tenantsRouter } from "./api/tenants-router.ts";
@@ -23,6 +25,8 @@ export function buildApp(s: Services): Express {
   });
   app.use(healthRouter(s));
   app.get("/openapi.json", serveOpenApi);
+  app.use("/admin", adminUi());
+  app.use("/api/me", meRouter(s));
   app.use("/api/tenants", tenantsRouter(s));
   app.use("/api/plugins", pluginsRouter(s));
   app.use("/api/events", eventsRouter(s));
@@ -54,6 +58,9 @@ const LITERAL_SEGMENTS = new Set(["upload", "test-event"]);
 function routeLabel(req: Request): string {
   const path = req.originalUrl.split("?")[0];
   if (/^\/(t\/[^/]+\/)?ext(\/|$)/.test(path)) return "/ext/:slug/*";
+  // The admin UI is static files behind a plain middleware (no req.route): one series for all of
+  // it. Case-insensitive like Express's own mount, so /Admin/ is not counted as unmatched.
+  if (/^\/admin(\/|$)/i.test(path)) return "/admin";
   if (!req.route) return "unmatched";
   const segments = path.split("/").slice(1);
   if (segments[0] !== "api") return path;

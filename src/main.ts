@@ -2,6 +2,7 @@
 import type { Server } from "node:http";
 import { buildApp } from "./app.ts";
 import { signToken } from "./auth/tokens.ts";
+import { adminLink } from "./cli/token-command.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createServices, type Services } from "./services.ts";
@@ -44,6 +45,7 @@ function printWelcome(config: Config): void {
       `SBH extension platform on ${base} (tenant "${DEMO_TENANT}")`,
       `Admin token for tenant ${DEMO_TENANT}:`,
       `  export TOKEN=${token}`,
+      `Admin UI (signs in with that token): ${adminLink(base, token)}`,
       "Upload the example plugin, then call its route:",
       `  (cd plugins-examples/hello && zip -qr ../../hello.zip .) && curl -s -H "Authorization: Bearer $TOKEN" -F file=@hello.zip ${base}/api/plugins/upload`,
       `  curl -s -H "Authorization: Bearer $TOKEN" ${base}/ext/hello/ping`,

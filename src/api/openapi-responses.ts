@@ -7,6 +7,7 @@
 // the code where it exports them (error codes, permissions, slugs, event types, config fields).
 
 import { z } from "zod";
+import { ROLES } from "../auth/tokens.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors.ts";
 import { configFieldSchema } from "../packaging/config-field.ts";
 import { EVENT_TYPE, PERMISSIONS, SLUG } from "../packaging/manifest-schema.ts";
@@ -225,6 +226,14 @@ export const bodies = {
     checks: { type: "object", additionalProperties: str, description: "database, sandbox (and shutdown while draining): ok, or what is wrong." },
     sandbox: object({ processes: int, restarts: int, retired: int, isolates: int, evicted: int }),
   }),
+  me: object({
+    role: oneOfStrings(ROLES),
+    user_id: { ...str, description: "The token's sub." },
+    tenant: {
+      ...orNull(object({ id: uuid, slug: { type: "string", pattern: SLUG.source }, name: str })),
+      description: "The tenant the request acts on; null for a platform_admin that names none.",
+    },
+  }),
   tenant: object({ tenant: ref("Tenant") }),
   tenants: object({ tenants: array(ref("Tenant")) }),
   plugin: object({ plugin: ref("Plugin") }),
@@ -233,7 +242,7 @@ export const bodies = {
   rolledBack: object({ plugin: ref("Plugin"), rolled_back_from: str }),
   config: object({ config: ref("ConfigValues"), configuration: ref("Configuration") }),
   configSet: object({ config: ref("ConfigValues") }),
-  logs: object({ logs: array(ref("LogLine")), next_before: nextBefore("a log id") }),
+  logs: object({ logs: array(ref("LogLine")), next_before: { type: ["string", "null"], description: "Pass as `before` for the next page (a log id); null on the last page, and always with `after`." } }),
   secrets: object({ secrets: array(ref("Secret")), declared: { ...array(str), description: "The names the manifest declares." } }),
   jobs: object({ jobs: array(ref("Job")) }),
   runQueued: object({ run: object({ id: uuid, status: oneOfStrings(JOB_STATUSES) }) }),

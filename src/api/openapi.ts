@@ -1,9 +1,10 @@
 // The OpenAPI 3.1 document served at GET /openapi.json. Request bodies and query parameters are
 // the routers' own zod schemas converted with z.toJSONSchema, so the document cannot drift from
 // what the API validates; responses are the JSON Schemas of openapi-responses.ts. Routers that
-// read a query parameter without a zod schema (limit/before on logs, job runs and events, purge,
-// prefix, wait) are described here by hand. test/api/openapi.test.ts checks that every route
-// the app mounts is here (and nothing else), and that real answers validate against it.
+// read a query parameter without a zod schema (limit/before/after on logs, limit/before on job
+// runs and events, purge, prefix, wait) are described here by hand. test/api/openapi.test.ts
+// checks that every route the app mounts is here (and nothing else), and that real answers
+// validate against it.
 
 import { readFileSync } from "node:fs";
 import type { RequestHandler } from "express";
@@ -21,7 +22,7 @@ import { Query as UsageQuery } from "./usage-router.ts";
 import { NewUser, UserPatch } from "./users-router.ts";
 import { bodies, errorResponseName, errorResponses, errorStatuses, object, responseSchemas, type JsonSchema } from "./openapi-responses.ts";
 
-type Access = "public" | "metrics" | "optional" | "platform_admin" | "admin" | "member";
+type Access = "public" | "metrics" | "optional" | "platform_admin" | "admin" | "member" | "any_role";
 
 interface Parameter {
   name: string;
@@ -111,11 +112,12 @@ const ROLE_TEXT: Record<Access, string> = {
   platform_admin: "Role `platform_admin`.",
   admin: "Role `admin` of the tenant (or `platform_admin` naming it with X-Tenant-Slug); a `member` gets 403.",
   member: "Role `admin` or `member` of the tenant (or `platform_admin` naming it with X-Tenant-Slug).",
+  any_role: "Any role: `admin` or `member` of the tenant, or `platform_admin` (naming a tenant with X-Tenant-Slug or not).",
 };
 
 function operation(path: string, spec: OperationSpec): Record<string, unknown> {
-  const authenticated = spec.access === "platform_admin" || spec.access === "admin" || spec.access === "member";
-  const tenantScoped = spec.access === "admin" || spec.access === "member" || spec.access === "optional";
+  const authenticated = spec.access === "platform_admin" || spec.access === "admin" || spec.access === "member" || spec.access === "any_role";
+  const tenantScoped = spec.access === "admin" || spec.access === "member" || spec.access === "any_role" || spec.access === "optional";
   const errors = new Set<number>(spec.errors ?? []);
   if (authenticated) [401, 403, 404].forEach((s) => errors.add(s));
   if (spec.access === "metrics") errors.add(401);
@@ -224,6 +226,16 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         answers: { 200: json("The OpenAPI 3.1 document.", { type: "object", required: ["openapi", "info", "paths"] }) },
       },
     },
+    "/api/me": {
+      get: {
+        operationId: "getMe",
+        tag: "me",
+        access: "any_role",
+        summary: "Who the token's caller is",
+        description: "The token's role and `sub`, and the tenant the request acts on: the token's own, or for a `platform_admin` the one X-Tenant-Slug names (null without it).",
+        answers: { 200: json("The caller.", bodies.me) },
+      },
+    },
     "/api/tenants": {
       post: {
         operationId: "createTenant",
@@ -319,10 +331,12 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         operationId: "listLogs",
         tag: "logs",
         access: "admin",
-        summary: "The plugin's log lines, newest first",
+        summary: "The plugin's log lines, newest first (or, with `after`, newer lines oldest first)",
+        description: "Without `after`, pages go back in time with `before`. With `after` (a live tail), the lines newer than that id come oldest first, `next_before` is null, and the next poll passes the last line's id as `after`. `before` and `after` together are refused (400).",
         query: [
           query("limit", pageLimit(500, 100), "Lines per page (out-of-range values are clamped)."),
           query("before", { type: "string", pattern: "^[0-9]{1,18}$" }, "A log id: lines older than it (`next_before` of the previous page)."),
+          query("after", { type: "string", pattern: "^[0-9]{1,18}$" }, "A log id: lines newer than it, oldest first (the last line's id of the previous poll)."),
           query("level", { type: "string" }, "Only lines of this level: debug, info, warn or error."),
         ],
         answers: { 200: json("A page of lines.", bodies.logs) },
@@ -525,6 +539,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
     tags: [
       { name: "health", description: "Liveness, readiness, metrics and this document." },
+      { name: "me", description: "The caller's own role and tenant." },
       { name: "tenants", description: "Platform admins create tenants." },
       { name: "plugins", description: "Upload, list and the install lifecycle." },
       { name: "config", description: "A plugin's configuration for the tenant." },

@@ -3,18 +3,20 @@ import { ROLES, signToken, type Claims, type Role } from "../auth/tokens.ts";
 import type { CliIo } from "./main.ts";
 
 export const TOKEN_USAGE = [
-  "usage: npm run cli -- token --tenant <slug> --role admin|member [--sub <user id>] [--expires-in 30d]",
-  "       npm run cli -- token --role platform_admin [--sub <user id>] [--expires-in 30d]",
+  "usage: npm run cli -- token --tenant <slug> --role admin|member [--sub <user id>] [--expires-in 30d] [--link [--url <base>]]",
+  "       npm run cli -- token --role platform_admin [--sub <user id>] [--expires-in 30d] [--link [--url <base>]]",
+  "       --link prints the admin UI sign-in link <base>/admin/#token=<token> instead (base: http://localhost:<PORT>)",
 ].join("\n");
 
 const DEFAULT_SUB: Record<Role, string> = { admin: "cli-admin", member: "cli-member", platform_admin: "platform" };
 
 /**
- * `token`: prints a bare signed token and a newline on stdout (so `$(npm run -s cli -- token …)`
- * works); everything else goes to stderr. Exit 2 for bad arguments, 1 for bad configuration.
+ * `token`: prints a bare signed token (or with `--link`, the admin UI sign-in link) and a newline
+ * on stdout (so `$(npm run -s cli -- token …)` works); everything else goes to stderr. Exit 2 for
+ * bad arguments, 1 for bad configuration.
  */
 export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
-  let values: { tenant?: string; role?: string; sub?: string; "expires-in"?: string; help?: boolean };
+  let values: { tenant?: string; role?: string; sub?: string; "expires-in"?: string; link?: boolean; url?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -25,6 +27,8 @@ export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
         role: { type: "string" },
         sub: { type: "string" },
         "expires-in": { type: "string" },
+        link: { type: "boolean" },
+        url: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -45,12 +49,16 @@ export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
   if (role === "platform_admin" && tenant !== undefined) {
     return usageError(io, "a platform_admin token is not tied to a tenant; name one per request with X-Tenant-Slug");
   }
+  if (values.url !== undefined && !values.link) return usageError(io, "--url is only used with --link");
+  const url = values.url === undefined ? undefined : baseUrl(values.url);
+  if (url === null) return usageError(io, "--url must be an http(s) URL like https://sbh.example.com");
   const sub = values.sub ?? DEFAULT_SUB[role];
   const claims: Claims = tenant === undefined ? { sub, role } : { sub, tenant, role };
 
   let secret: string;
+  let port: number;
   try {
-    secret = io.loadConfig().jwtSecret;
+    ({ jwtSecret: secret, port } = io.loadConfig());
   } catch (err) {
     io.stderr.write(`error: ${(err as Error).message}\n`);
     return 1;
@@ -62,8 +70,27 @@ export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
   } catch (err) {
     return usageError(io, (err as Error).message);
   }
-  io.stdout.write(`${token}\n`);
+  io.stdout.write(values.link ? `${adminLink(url ?? `http://localhost:${port}`, token)}\n` : `${token}\n`);
   return 0;
+}
+
+/** The admin UI's sign-in link: the token rides in the fragment, which browsers never send to a server. */
+export function adminLink(base: string, token: string): string {
+  return `${base}/admin/#token=${token}`;
+}
+
+// The platform's base URL as typed, without a trailing slash (the link appends /admin/); null
+// when it is not an absolute http(s) URL, so a typo fails here rather than in the browser.
+function baseUrl(value: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(value.trim());
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
+  if (parsed.search || parsed.hash) return null;
+  return parsed.href.replace(/\/+$/, "");
 }
 
 // A bare number on the command line means seconds, as the flag's help implies.

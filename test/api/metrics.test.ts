@@ -17,6 +17,15 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
+/** The sum of every sample of `name` carrying these labels (across the labels not named). */
+function total(text: string, name: string, labels: Record<string, string>): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) && want.every((w) => line.slice(name.length + 1, line.indexOf("}")).split(",").includes(w)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+}
+
 describe("GET /metrics", () => {
   test("HTTP requests by route pattern, plugin invocations, capability denials and the sandbox gauges", async () => {
     const app = await startTestApp();
@@ -28,6 +37,8 @@ describe("GET /metrics", () => {
     const denied = await ok(await ten.request("POST", "/ext/cap-llm-denied/run", { json: { args: ["hi"] } }));
     assert.equal(denied.error.name, "PermissionDenied");
     await expectError(await ten.request("GET", "/api/plugins/nope"), 404, "plugin_not_found");
+    // The admin UI's static files have no Express route; whatever they answer, one series.
+    for (const p of ["/admin/", "/admin/no-such-file.js", "/Admin/app.css"]) await (await fetch(`${app.url}${p}`)).arrayBuffer();
 
     const res = await fetch(`${app.url}/metrics`);
     assert.equal(res.status, 200);
@@ -43,6 +54,8 @@ describe("GET /metrics", () => {
     assert.match(text, /^sbh_queue_depth \d+$/m);
     assert.match(text, /^sbh_process_resident_memory_bytes \d+/m);
     assert.doesNotMatch(text, /route="\/ext\/hello\/ping"/, "raw paths never become labels");
+    assert.equal(total(text, "sbh_http_requests_total", { method: "GET", route: "/admin" }), 3, "every /admin request under the one /admin label");
+    assert.doesNotMatch(text, /route="\/admin\//i);
   });
 
   test("with METRICS_TOKEN set, /metrics needs it as a Bearer token", async () => {

@@ -298,6 +298,17 @@ describe("answers validate against the document", () => {
     assert.match(metrics, /# HELP/);
   });
 
+  test("me: every role, with and without a tenant, and the refusals", async () => {
+    assert.equal((await api("GET", "/api/me", 200)).tenant.slug, t.slug);
+    assert.equal((await as(t, t.member)("GET", "/api/me", 200)).role, "member");
+    assert.equal((await call("GET", "/api/me", 200, { token: app.platformToken() })).tenant, null);
+    assert.equal((await call("GET", "/api/me", 200, { token: app.platformToken(), tenant: t.slug })).tenant.id, t.id);
+    await call("GET", "/api/me", 401, {});
+    await call("GET", "/api/me", 401, { token: "not.a.jwt" });
+    await call("GET", "/api/me", 403, { token: t.admin, tenant: other.slug });
+    await call("GET", "/api/me", 404, { token: app.platformToken(), tenant: "no-such-tenant" });
+  });
+
   test("tenants: create, list, conflicts and refusals", async () => {
     const platform = app.platformToken();
     const slug = `oa-${randomUUID().slice(0, 8)}`;
@@ -363,6 +374,9 @@ describe("answers validate against the document", () => {
     const logs = await api("GET", "/api/plugins/api-admin/logs?limit=5", 200);
     assert.ok(logs.logs.some((l: any) => l.invocation?.kind === "route"), JSON.stringify(logs));
     await api("GET", "/api/plugins/api-admin/logs?before=abc", 400);
+    const tail = await api("GET", `/api/plugins/api-admin/logs?after=${logs.logs.at(-1).id}`, 200);
+    assert.equal(tail.next_before, null);
+    await api("GET", "/api/plugins/api-admin/logs?after=1&before=2", 400);
   });
 
   test("jobs: list, run now, runs, a run, and their errors", async () => {

@@ -12,20 +12,26 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const dataDir = mkdtempSync(path.join(tmpdir(), "cli-token-"));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-// The child gets a clean environment: no JWT_SECRET, so the dev key in DATA_DIR is used.
-function childEnv(): NodeJS.ProcessEnv {
+// The child gets a clean environment: no JWT_SECRET, so the dev key in DATA_DIR is used, and no
+// PORT, so the default one is (unless a test sets it in `extra`).
+function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, NODE_ENV: "test" };
   delete env.JWT_SECRET;
   delete env.SECRETS_KEY;
-  return env;
+  delete env.PORT;
+  return { ...env, ...extra };
 }
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWithEnv({}, ...args);
+}
+
+function cliWithEnv(extra: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args],
-      { cwd: root, env: childEnv() },
+      { cwd: root, env: childEnv(extra) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -84,6 +90,48 @@ describe("cli token", () => {
       assert.equal(r.code, 2, args.join(" "));
       assert.equal(r.stdout, "");
       assert.match(r.stderr, USAGE_LINE);
+    }
+  });
+
+  it("--link prints one line: the admin UI sign-in link on localhost and the configured PORT", async () => {
+    const r = await cliWithEnv({ PORT: "4321" }, "token", "--tenant", "acme", "--role", "admin", "--link");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const m = /^http:\/\/localhost:4321\/admin\/#token=([\w-]+\.[\w-]+\.[\w-]+)\n$/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.deepEqual(verifyToken(m[1], devSecret()), { sub: "cli-admin", tenant: "acme", role: "admin" });
+
+    const byDefault = await cli("token", "--role", "platform_admin", "--link");
+    assert.equal(byDefault.code, 0, byDefault.stderr);
+    assert.match(byDefault.stdout, /^http:\/\/localhost:3000\/admin\/#token=[\w-]+\.[\w-]+\.[\w-]+\n$/);
+  });
+
+  it("--url sets the link's base (a trailing slash or a path prefix is kept tidy)", async () => {
+    for (const [url, base] of [
+      ["https://sbh.example.com", "https://sbh.example.com"],
+      ["https://sbh.example.com/", "https://sbh.example.com"],
+      ["http://10.0.0.5:8080/platform/", "http://10.0.0.5:8080/platform"],
+    ]) {
+      const r = await cli("token", "--tenant", "acme", "--role", "member", "--link", "--url", url);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.startsWith(`${base}/admin/#token=`), `${url}: ${r.stdout}`);
+      assert.equal(r.stdout.split("\n").length, 2, "one line");
+      const token = r.stdout.trim().slice(`${base}/admin/#token=`.length);
+      assert.deepEqual(verifyToken(token, devSecret()), { sub: "cli-member", tenant: "acme", role: "member" });
+    }
+  });
+
+  it("exits 2 for --url without --link, or a --url that is not an http(s) URL", async () => {
+    const alone = await cli("token", "--tenant", "acme", "--role", "admin", "--url", "https://sbh.example.com");
+    assert.equal(alone.code, 2);
+    assert.equal(alone.stdout, "");
+    assert.match(alone.stderr, /--url is only used with --link/);
+    assert.match(alone.stderr, USAGE_LINE);
+    for (const url of ["sbh.example.com", "ftp://sbh.example.com", "https://sbh.example.com/?x=1"]) {
+      const r = await cli("token", "--tenant", "acme", "--role", "admin", "--link", "--url", url);
+      assert.equal(r.code, 2, url);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /--url must be an http\(s\) URL/);
     }
   });
 

@@ -1,0 +1,341 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
+import { launchBrowserOrSkip, screenshotsDir } from "../support/browser.ts";
+import { eventually } from "../support/eventually.ts";
+import { EXAMPLES, FIXTURES, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { startReceiver, type Receiver } from "../support/webhook-receiver.ts";
+import { zipDirectory } from "../support/zip-builder.ts";
+
+// The admin UI in headless Chromium against a real platform (HTTP, sandboxes, PGlite), doing
+// what a tenant admin does: sign in, upload, configure, set secrets, run a job, follow logs,
+// try a route, send a test event, replay a webhook delivery. Each page is photographed.
+
+const LIMIT = { timeout: 90_000 };
+const example = (name: string) => packFiles(collectPluginFiles(path.join(EXAMPLES, name)));
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+let app: TestApp;
+let receiver: Receiver;
+let browser: Browser | undefined;
+let context: BrowserContext;
+let page: Page;
+let t: TestTenant;
+let shots: string;
+const scratch = mkdtempSync(path.join(tmpdir(), "sbh-admin-ui-"));
+const pageErrors: string[] = [];
+
+before(async () => {
+  app = await startTestApp({ env: { ALLOW_PRIVATE_EGRESS: "true", WEBHOOK_RETRY_BASE_MS: "50" } });
+  receiver = await startReceiver();
+  t = await app.tenant("ui");
+  shots = screenshotsDir(scratch);
+});
+after(async () => {
+  await browser?.close();
+  await receiver?.close();
+  await app?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** A fresh browser tab at `hash` (signed out: a new context has empty sessionStorage). */
+async function openTab(hash = ""): Promise<Page> {
+  const p = await context.newPage();
+  p.setDefaultTimeout(15_000);
+  p.on("pageerror", (err) => pageErrors.push(String(err)));
+  p.on("console", (msg) => {
+    // 4xx answers the tests provoke on purpose are logged as "Failed to load resource"; anything
+    // else at error level (an exception, a CSP refusal) is a defect.
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) pageErrors.push(msg.text());
+  });
+  await p.goto(`${app.url}/admin/${hash}`);
+  return p;
+}
+
+async function shoot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+/** Accessibility rules (WCAG 2 A/AA) checked by axe-core on the page as it is now. */
+async function assertAccessible(what: string): Promise<void> {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern (a <script> tag would be refused).
+  await page.evaluate(axeSource);
+  const violations = (await page.evaluate(`(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => v.id + ": " + v.help + " at " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+  })()`)) as string[];
+  assert.deepEqual(violations, [], `${what}: accessibility violations`);
+}
+
+const nav = (name: string) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name });
+
+async function signIn(p: Page, token: string): Promise<void> {
+  await p.getByLabel("Admin token").fill(token);
+  await p.getByRole("button", { name: "Sign in" }).click();
+}
+
+describe("admin UI in Chromium", () => {
+  before(async (ctx) => {
+    browser = await launchBrowserOrSkip(ctx as never);
+  });
+
+  test("serves the UI with a strict CSP and no external assets", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    const res = await fetch(`${app.url}/admin/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'.*script-src 'self'/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /https?:\/\//, "the page loads nothing from another origin");
+    const redirect = await fetch(`${app.url}/admin`, { redirect: "manual" });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get("location"), "/admin/");
+  });
+
+  test("sign-in: a bad token and a member token are refused with a reason; an admin token shows the tenant", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = await openTab();
+    await assertAccessible("sign-in page");
+    await shoot("01-sign-in");
+
+    await signIn(page, "not-a-token");
+    await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+    await signIn(page, t.member);
+    await page.getByRole("alert").filter({ hasText: "member token" }).waitFor();
+
+    await signIn(page, t.admin);
+    await page.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
+    assert.match(await page.locator("#who").innerText(), new RegExp(t.slug));
+    await page.getByText("No plugins are installed yet").waitFor();
+  });
+
+  test("a sign-in link (#token=…) signs in and leaves the address bar clean", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    const other = await openTab(`#token=${encodeURIComponent(t.admin)}`);
+    await other.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
+    assert.equal(new URL(other.url()).hash, "#/plugins");
+    assert.ok(!other.url().includes(t.admin), "the token left the URL");
+    await other.getByRole("button", { name: "Sign out" }).click();
+    await other.getByText("Signed out.").waitFor();
+    await other.close();
+  });
+
+  test("a platform admin picks the tenant to administer", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    const other = await openTab();
+    await signIn(other, app.platformToken());
+    await other.getByRole("heading", { name: "Choose a tenant" }).waitFor();
+    await other.getByLabel("Tenant").selectOption(t.slug);
+    await other.getByRole("button", { name: "Open" }).click();
+    await other.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
+    assert.match(await other.locator("#who").innerText(), new RegExp(`${t.slug}.*platform admin`));
+    await other.getByRole("button", { name: "Switch tenant" }).click();
+    await other.getByRole("heading", { name: "Choose a tenant" }).waitFor();
+    await other.close();
+  });
+
+  test("upload: a file that is not a ZIP and a ZIP with a bad manifest show their errors by field; nothing is installed", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    // Dropped, as a user drags a file onto the box.
+    // A string: the test's own TypeScript has no DOM types, the page has the real DataTransfer.
+    const dataTransfer = await page.evaluateHandle(`(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["this is not a zip"], "notes.txt", { type: "text/plain" }));
+      return dt;
+    })()`);
+    await page.dispatchEvent(".dropzone", "drop", { dataTransfer });
+    await page.getByRole("alert").filter({ hasText: "notes.txt was not installed" }).waitFor();
+
+    // Chosen with the file field, as a keyboard user would.
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "many-errors.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "many-errors")) });
+    const problems = page.getByRole("list", { name: "Problems found" });
+    await problems.waitFor();
+    const text = await problems.innerText();
+    for (const field of ["slug", "version", "permissions[1]", "jobs[0].schedule", "colour"]) assert.match(text, new RegExp(field.replace(/[[\].]/g, "\\$&")), `a problem listed at ${field}`);
+    await shoot("02-upload-error");
+    const listed = (await (await t.request("GET", "/api/plugins")).json()) as { plugins: unknown[] };
+    assert.deepEqual(listed.plugins, [], "nothing installed");
+  });
+
+  test("upload installs an example; the list shows version, status and permissions", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello.zip", mimeType: "application/zip", buffer: example("hello") });
+    await page.getByText("Installed Hello 1.0.0.").first().waitFor();
+    const row = page.getByRole("row").filter({ hasText: "Hello" });
+    await row.getByText("enabled").waitFor();
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "good.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "good")) });
+    await page.getByText("Installed Good Plugin 1.0.0.").first().waitFor();
+    await page.getByRole("row").filter({ hasText: "Good Plugin" }).getByText("outbound_http").waitFor();
+    await assertAccessible("plugins page");
+    await shoot("03-plugins");
+  });
+
+  test("secrets: a value is saved write-only and reaches the plugin", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByRole("link", { name: "Hello" }).click();
+    await page.getByRole("link", { name: "Secrets" }).click();
+    await page.getByText("not set (declared)").waitFor();
+    await page.getByLabel("New value for SIGNATURE").fill("signed-by-ada");
+    await page.getByRole("row").filter({ hasText: "SIGNATURE" }).getByRole("button", { name: "Save" }).click();
+    await page.getByRole("row").filter({ hasText: "SIGNATURE" }).getByText(/^set/).waitFor();
+    assert.equal(await page.getByLabel("New value for SIGNATURE").inputValue(), "", "the field is emptied, never refilled");
+    assert.ok(!(await page.content()).includes("signed-by-ada"), "the value is nowhere on the page");
+    const { secrets } = (await (await t.request("GET", "/api/plugins/hello/secrets")).json()) as { secrets: { name: string }[] };
+    assert.deepEqual(secrets.map((s: { name: string }) => s.name), ["SIGNATURE"]);
+    await assertAccessible("secrets tab");
+    await shoot("04-secrets");
+  });
+
+  test("configuration: the form follows the manifest, refuses an out-of-range value by field, saves a good one", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.goto(`${app.url}/admin/#/plugins`);
+    await page.getByRole("link", { name: "Good Plugin" }).click();
+    await page.getByRole("link", { name: "Configuration" }).click();
+    const retries = page.getByLabel("max_retries");
+    assert.equal(await retries.getAttribute("type"), "number");
+    await retries.fill("20");
+    await page.getByRole("button", { name: "Save configuration" }).click();
+    await page.getByText("must be at most 10").waitFor();
+    assert.equal(await retries.getAttribute("aria-invalid"), "true");
+    await shoot("05-config-error");
+    await retries.fill("7");
+    await page.getByRole("button", { name: "Save configuration" }).click();
+    await page.getByText("Saved.", { exact: true }).waitFor();
+    const { config } = (await (await t.request("GET", "/api/plugins/good/config")).json()) as { config: Record<string, unknown> };
+    assert.equal(config.max_retries, 7);
+
+    await page.goto(`${app.url}/admin/#/plugins`);
+    await page.getByRole("link", { name: "Hello" }).click();
+    await page.getByRole("link", { name: "Configuration" }).click();
+    await page.getByLabel("greeting").fill("Howdy");
+    await page.getByRole("button", { name: "Save configuration" }).click();
+    await page.getByText("Saved.", { exact: true }).waitFor();
+    await assertAccessible("configuration tab");
+    await shoot("06-config");
+  });
+
+  test("jobs: run now shows the run's result and adds it to the history", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByRole("heading", { name: "daily_greeting" }).waitFor();
+    await page.getByRole("button", { name: "Run now" }).click();
+    const latest = page.locator(".run-result");
+    await latest.getByText("succeeded").waitFor();
+    assert.match(await latest.innerText(), new RegExp(`Howdy from ${t.slug}`));
+    await page.getByRole("row").filter({ hasText: "manual" }).getByText("succeeded").first().waitFor();
+    await assertAccessible("jobs tab");
+    await shoot("07-jobs");
+  });
+
+  test("logs: earlier lines are listed and new ones appear without reloading", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByRole("link", { name: "Logs" }).click();
+    const log = page.getByRole("log");
+    await log.getByText("daily greeting (manual)").waitFor();
+    const greeted = await t.request("GET", "/ext/hello/greet/Grace");
+    assert.equal(greeted.status, 200);
+    await log.getByText("greeted").waitFor({ timeout: 15_000 });
+    assert.match(await log.innerText(), /"name":"Grace"/);
+    await shoot("08-logs");
+  });
+
+  test("routes: try it calls the route with the admin's token and shows the answer", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByRole("link", { name: "Routes" }).click();
+    await page.getByRole("button", { name: "Try it: /ext/hello/greet/:name" }).click();
+    await page.getByLabel("Path").fill("/ext/hello/greet/Ada");
+    await page.getByRole("button", { name: "Send" }).click();
+    const answer = page.locator("#try-answer");
+    await answer.getByText("HTTP 200").waitFor();
+    const body = JSON.parse(await answer.getByLabel("Response body").innerText());
+    assert.deepEqual(body, { message: "Howdy, Ada!", signed_by: "signed-by-ada" });
+    await assertAccessible("routes tab");
+    await shoot("09-routes");
+  });
+
+  test("events: a test event shows each hook's outcome and lands in the list, filterable by type", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Events").click();
+    await page.getByLabel("Event data (JSON)").fill("{ not json");
+    await page.getByRole("button", { name: "Send test event" }).click();
+    await page.getByText("Not valid JSON").waitFor();
+    await page.getByLabel("Event type", { exact: true }).first().fill("auth.user.created");
+    await page.getByLabel("Event data (JSON)").fill(JSON.stringify({ user: { id: "u_7", email: "grace@example.com" } }));
+    await page.getByRole("button", { name: "Send test event" }).click();
+    const outcome = page.locator("#test-event-outcome");
+    await outcome.getByRole("row").filter({ hasText: "hello" }).getByText("succeeded").waitFor();
+    const list = page.locator("#event-list");
+    await list.getByText("auth.user.created").first().waitFor();
+    await assertAccessible("events page");
+    await shoot("10-events");
+  });
+
+  test("webhooks: a delivery's attempts are listed and replay sends it again with the same id", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "build-notify.zip", mimeType: "application/zip", buffer: example("build-notify") });
+    await page.getByText("Installed Build notifications 1.0.0.").first().waitFor();
+    await page.getByRole("link", { name: "Build notifications" }).click();
+    await page.getByRole("link", { name: "Secrets" }).click();
+    await page.getByLabel("New value for WEBHOOK_URL").fill(`${receiver.url}/builds`);
+    await page.getByRole("row").filter({ hasText: "WEBHOOK_URL" }).getByRole("button", { name: "Save" }).click();
+    await page.getByRole("row").filter({ hasText: "WEBHOOK_URL" }).getByText(/^set/).waitFor();
+    await page.getByLabel("New value for WEBHOOK_SIGNING_KEY").fill("whsec_" + Buffer.from("a signing key of 24 bytes").toString("base64"));
+    await page.getByRole("row").filter({ hasText: "WEBHOOK_SIGNING_KEY" }).getByRole("button", { name: "Save" }).click();
+    await page.getByRole("row").filter({ hasText: "WEBHOOK_SIGNING_KEY" }).getByText(/^set/).waitFor();
+
+    const sent = await t.request("POST", "/api/events", { json: { type: "build.completed", data: { build_id: "b-42", status: "passed", project_name: "api" } } });
+    assert.equal(sent.status, 202);
+    await eventually("the delivery reaches the receiver", async () => receiver.received("/builds").length === 1);
+
+    await page.getByRole("link", { name: "Webhooks" }).click();
+    await page.getByRole("row").filter({ hasText: "build.completed" }).getByText("delivered").waitFor();
+    await shoot("11-deliveries");
+    await page.getByRole("link", { name: /^Delivery / }).click();
+    await page.getByRole("row").filter({ hasText: "HTTP 200" }).first().waitFor();
+    await page.getByRole("button", { name: "Replay" }).click();
+    await page.getByText("Replay delivered.").first().waitFor();
+    assert.equal(await page.getByRole("row").filter({ hasText: "HTTP 200" }).count(), 2, "two attempts listed");
+    const [first, second] = receiver.received("/builds");
+    assert.ok(second, "the receiver got the replay");
+    assert.equal(second.headers["webhook-id"], first.headers["webhook-id"]);
+    assert.equal(second.body, first.body);
+    await assertAccessible("delivery page");
+    await shoot("12-delivery");
+  });
+
+  test("plugin actions: disable asks first, cancel changes nothing, uninstall with purge removes it", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    const disable = page.getByRole("button", { name: "Disable Good Plugin" });
+    await disable.click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    const good = (await (await t.request("GET", "/api/plugins/good")).json()) as { plugin: { status: string } };
+    assert.equal(good.plugin.status, "enabled");
+    // The keyboard path: the dialog takes focus, Enter on the focused control confirms.
+    await disable.focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("dialog").getByRole("button", { name: "Disable" }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("row").filter({ hasText: "Good Plugin" }).getByText("disabled").waitFor();
+
+    await page.getByRole("button", { name: "Uninstall Good Plugin" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel(/Also delete its data/).check();
+    await shoot("13-uninstall-dialog");
+    await dialog.getByRole("button", { name: "Uninstall" }).click();
+    await page.getByRole("row").filter({ hasText: "Good Plugin" }).waitFor({ state: "detached" });
+    const res = await t.request("GET", "/api/plugins/good");
+    assert.equal(res.status, 404);
+  });
+
+  test("no script errors were logged by the pages", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    assert.deepEqual(pageErrors, []);
+  });
+});
