@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import { signToken } from "../../src/auth/tokens.ts";
 import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
 import { launchBrowserOrSkip, screenshotsDir } from "../support/browser.ts";
 import { eventually } from "../support/eventually.ts";
@@ -17,7 +18,13 @@ import { zipDirectory } from "../support/zip-builder.ts";
 // try a route, send a test event, replay a webhook delivery. Each page is photographed.
 
 const LIMIT = { timeout: 90_000 };
-const example = (name: string) => packFiles(collectPluginFiles(path.join(EXAMPLES, name)));
+/** An example plugin's ZIP; `version` and `extraCode` make a variant of it. */
+function example(name: string, version?: string, extraCode?: string): Buffer {
+  const files = collectPluginFiles(path.join(EXAMPLES, name));
+  if (version) files.set("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(files.get("plugin.json")!.toString("utf8")), version })));
+  if (extraCode) files.set("main.js", Buffer.concat([files.get("main.js")!, Buffer.from(`\n${extraCode}\n`)]));
+  return packFiles(files);
+}
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let app: TestApp;
@@ -58,6 +65,8 @@ async function openTab(hash = ""): Promise<Page> {
 }
 
 async function shoot(name: string): Promise<void> {
+  // Notes that float over the page would hide what the picture is for; each says what the page says.
+  await page.evaluate("document.querySelectorAll('.toast').forEach((n) => n.remove())");
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
 
@@ -307,6 +316,60 @@ describe("admin UI in Chromium", () => {
     assert.equal(second.body, first.body);
     await assertAccessible("delivery page");
     await shoot("12-delivery");
+  });
+
+  test("upgrade and roll back: a newer ZIP upgrades, Roll back asks first and restores the previous version", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello-1.0.1.zip", mimeType: "application/zip", buffer: example("hello", "1.0.1") });
+    await page.getByText("Upgraded Hello from 1.0.0 to 1.0.1.").first().waitFor();
+    const row = page.getByRole("row").filter({ hasText: "Hello" });
+    await row.getByText("1.0.1").waitFor();
+    await row.getByRole("button", { name: "Roll back Hello" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Roll back" }).click();
+    await page.getByText("Hello rolled back from 1.0.1 to 1.0.0.").first().waitFor();
+    await row.getByText("1.0.0").waitFor();
+    const hello = (await (await t.request("GET", "/api/plugins/hello")).json()) as { plugin: { version: string } };
+    assert.equal(hello.plugin.version, "1.0.0");
+  });
+
+  test("mistakes are caught where they are made: a bad secret name, event type or route path, a stale upload", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.getByRole("link", { name: "Hello" }).click();
+    await page.getByRole("link", { name: "Secrets" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("not a name");
+    await page.getByLabel("Value", { exact: true }).fill("x");
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.getByText("A name is letters, digits and _").waitFor();
+    assert.equal(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid"), "true");
+
+    await page.getByRole("link", { name: "Routes" }).click();
+    await page.getByLabel("Path").fill("/api/plugins");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("The path must start with /ext/hello.").waitFor();
+
+    await nav("Events").click();
+    await page.getByLabel("Event type", { exact: true }).first().fill("NotAnEvent");
+    await page.getByRole("button", { name: "Send test event" }).click();
+    await page.getByText("An event type looks like noun.verb").waitFor();
+
+    // The same version again with other content: the API's 409 is shown, nothing changes.
+    await nav("Plugins").click();
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello-1.0.1-changed.zip", mimeType: "application/zip", buffer: example("hello", "1.0.1", "// changed") });
+    await page.getByRole("alert").filter({ hasText: "was uploaded before with other content" }).waitFor();
+  });
+
+  test("an expired token sends the admin back to sign-in with the reason", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    const shortLived = signToken({ sub: "short", tenant: t.slug, role: "admin" }, app.config.jwtSecret, { expiresIn: 2 });
+    const other = await openTab();
+    await signIn(other, shortLived);
+    await other.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
+    await new Promise((r) => setTimeout(r, 2500));
+    await other.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Events" }).click();
+    await other.getByRole("alert").filter({ hasText: "Your session ended" }).waitFor();
+    await other.getByLabel("Admin token").waitFor();
+    await other.close();
   });
 
   test("plugin actions: disable asks first, cancel changes nothing, uninstall with purge removes it", LIMIT, async (ctx) => {
