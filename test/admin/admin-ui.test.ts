@@ -38,7 +38,7 @@ const scratch = mkdtempSync(path.join(tmpdir(), "sbh-admin-ui-"));
 const pageErrors: string[] = [];
 
 before(async () => {
-  app = await startTestApp({ env: { ALLOW_PRIVATE_EGRESS: "true", WEBHOOK_RETRY_BASE_MS: "50" } });
+  app = await startTestApp({ env: { ALLOW_PRIVATE_EGRESS: "true", WEBHOOK_RETRY_BASE_MS: "50", HEALTH_TICK_MS: "100" } });
   receiver = await startReceiver();
   t = await app.tenant("ui");
   shots = screenshotsDir(scratch);
@@ -180,6 +180,17 @@ describe("admin UI in Chromium", () => {
     await page.getByLabel("Plugin ZIP").setInputFiles({ name: "good.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "good")) });
     await page.getByText("Installed Good Plugin 1.0.0.").first().waitFor();
     await page.getByRole("row").filter({ hasText: "Good Plugin" }).getByText("outbound_http").waitFor();
+    // A plugin whose health check says "degraded": the list shows it, with what the check said.
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "health.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "health-degraded")) });
+    await page.getByText("Installed Health degraded 1.0.0.").first().waitFor();
+    await eventually("the first health check", async () => {
+      const res = (await (await t.request("GET", "/api/plugins/health-degraded")).json()) as { plugin: { health: { status: string } | null } };
+      return res.plugin.health?.status === "degraded";
+    });
+    await page.reload();
+    const health = page.getByRole("row").filter({ hasText: "Health degraded" });
+    await health.getByText("degraded", { exact: true }).waitFor();
+    assert.match(await health.innerText(), /queue backlog/);
     await assertAccessible("plugins page");
     await shoot("03-plugins");
   });

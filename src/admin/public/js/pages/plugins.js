@@ -35,10 +35,17 @@ export async function renderPlugins({ main, signal }) {
   await refresh();
 }
 
-/** @param {{ status: string, detail?: string | null } | null} health */
+/** @param {{ status: string, detail?: unknown } | null} health */
 export function healthBadge(health) {
   if (!health) return h("span", { class: "muted" }, "not checked");
-  return h("span", { title: health.detail ?? undefined }, badge(health.status));
+  const detail = healthDetail(health.detail);
+  return h("span", null, badge(health.status), detail ? h("div", { class: "small muted" }, detail) : null);
+}
+
+/** What a health check said besides its status: a plugin may answer a string or an object. @param {unknown} detail */
+export function healthDetail(detail) {
+  if (detail === null || detail === undefined || detail === "") return null;
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
 }
 
 /** @param {string[]} perms */
