@@ -45,7 +45,10 @@ export function healthBadge(health) {
 /** What a health check said besides its status: a plugin may answer a string or an object. @param {unknown} detail */
 export function healthDetail(detail) {
   if (detail === null || detail === undefined || detail === "") return null;
-  return typeof detail === "string" ? detail : JSON.stringify(detail);
+  if (typeof detail !== "object" || Array.isArray(detail)) return typeof detail === "string" ? detail : JSON.stringify(detail);
+  // The status is already the badge; the rest reads as "reason: queue backlog · backlog: 1200".
+  const rest = Object.entries(detail).filter(([k]) => k !== "status");
+  return rest.length ? rest.map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ") : null;
 }
 
 /** @param {string[]} perms */
