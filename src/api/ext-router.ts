@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from "express";
 import { authenticate } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
-import { isPluginHttpError, routeAnswer, routeErrorAnswer } from "../plugins/route-answer.ts";
+import { isPluginHttpError, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
 
 // Request headers the plugin never sees: credentials of the caller.
@@ -73,12 +73,12 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
       userId: caller.role === "anonymous" ? null : caller.userId,
     });
     const answer = routeAnswer(result);
-    res.status(answer.status).set(answer.headers).json(answer.body);
+    res.status(answer.status).set(answer.headers).set(ROUTE_ANSWER_HEADERS).json(answer.body);
   } catch (err) {
     // The plugin's HttpError is its answer; other failures go to the error middleware (logged).
     if (!isPluginHttpError(err)) throw err;
     const answer = routeErrorAnswer(err);
-    res.status(answer.status).json(answer.body);
+    res.status(answer.status).set(ROUTE_ANSWER_HEADERS).json(answer.body);
   }
 }
 

@@ -1,9 +1,33 @@
 import { errorToHttp } from "../errors.ts";
 import { PluginFailure, type InvokeResult } from "./invoker.ts";
 
-// Headers a plugin may not set: they would break framing, or let a plugin route plant
-// cookies on the platform's own origin.
-const FORBIDDEN_HEADERS = new Set(["set-cookie", "content-length", "transfer-encoding", "connection", "content-encoding", "host", "keep-alive", "upgrade", "trailer"]);
+// Headers a plugin may not set: they would break framing, let a plugin route plant cookies on
+// the platform's own origin, or lift the page policy below.
+const FORBIDDEN_HEADERS = new Set([
+  "set-cookie",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "content-encoding",
+  "host",
+  "keep-alive",
+  "upgrade",
+  "trailer",
+  "content-security-policy",
+  "content-security-policy-report-only",
+  "x-content-type-options",
+]);
+
+/**
+ * Sent with every plugin route answer. Routes share the platform's origin with the admin UI,
+ * whose token sits in that origin's sessionStorage: whatever Content-Type a plugin claims, a
+ * browser that opens its answer as a page must not run script there (`sandbox` gives the page
+ * an opaque origin and no scripts), nor guess a type.
+ */
+export const ROUTE_ANSWER_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Security-Policy": "sandbox",
+  "X-Content-Type-Options": "nosniff",
+};
 
 /** What a route call answers over HTTP: /ext serves it, the test harness returns it. */
 export interface RouteAnswer {

@@ -278,6 +278,30 @@ describe("admin UI in Chromium", () => {
     await shoot("09-routes");
   });
 
+  test("hostile-html: a plugin page on the platform's origin cannot run script or read the admin token; try-it calls a public route without the token", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hostile-html.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "hostile-html")) });
+    await page.getByText("Installed Hostile HTML 1.0.0.").first().waitFor();
+
+    // Opened as a page in the signed-in browser (same origin, token in sessionStorage).
+    const tab = await context.newPage();
+    await tab.goto(`${app.url}/t/${t.slug}/ext/hostile-html/page`);
+    await tab.waitForLoadState("load");
+    const title = await tab.title();
+    assert.ok(!title.startsWith("ran:"), `the plugin's script ran (title ${JSON.stringify(title)})`);
+    assert.ok(!title.includes(t.admin), "the token was read");
+    await tab.close();
+
+    await page.getByRole("link", { name: "Hostile HTML" }).click();
+    await page.getByRole("link", { name: "Routes" }).click();
+    await page.getByRole("button", { name: "Try it: /ext/hostile-html/page" }).click();
+    assert.equal(await page.getByLabel("Send my admin token").isChecked(), false, "a public route is tried without the token");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator("#try-answer").getByText("HTTP 200").waitFor();
+    assert.match(await page.locator("#try-answer").getByLabel("Response body").innerText(), /sessionStorage/, "shown as text");
+  });
+
   test("events: a test event shows each hook's outcome and lands in the list, filterable by type", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await nav("Events").click();
@@ -351,18 +375,23 @@ describe("admin UI in Chromium", () => {
     await page.getByLabel("Name", { exact: true }).fill("not a name");
     await page.getByLabel("Value", { exact: true }).fill("x");
     await page.getByRole("button", { name: "Add secret" }).click();
-    await page.getByText("A name is letters, digits and _").waitFor();
+    await page.getByText("A secret name is letters, digits and _").waitFor();
     assert.equal(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid"), "true");
 
     await page.getByRole("link", { name: "Routes" }).click();
     await page.getByLabel("Path").fill("/api/plugins");
     await page.getByRole("button", { name: "Send" }).click();
-    await page.getByText("The path must start with /ext/hello.").waitFor();
+    await page.getByText("The path must start with /ext/hello/.").waitFor();
+    // A path that only looks like the plugin's: resolved, it leaves /ext/hello.
+    await page.getByLabel("Path").fill("/ext/hello/../../api/plugins");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("The path must start with /ext/hello/.").waitFor();
 
     await nav("Events").click();
     await page.getByLabel("Event type", { exact: true }).first().fill("NotAnEvent");
     await page.getByRole("button", { name: "Send test event" }).click();
-    await page.getByText("An event type looks like noun.verb").waitFor();
+    await page.getByText("must look like noun.verb").first().waitFor();
+    assert.equal(await page.getByLabel("Event type", { exact: true }).first().getAttribute("aria-invalid"), "true");
 
     // The same version again with other content: the API's 409 is shown, nothing changes.
     await nav("Plugins").click();

@@ -124,6 +124,22 @@ describe("what the caller gets back", () => {
     assert.notEqual(res.headers.get("content-length"), "1");
   });
 
+  test("hostile-html: an answer claiming text/html is sandboxed and unsniffable; the plugin cannot lift that", async () => {
+    const t = await app.tenant();
+    await ok(await t.upload(fixtureZip("hostile-html")), 201);
+    const res = await fetch(`${app.url}/t/${t.slug}/ext/hostile-html/page`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /text\/html/, "the plugin's type is kept");
+    assert.equal(res.headers.get("content-security-policy"), "sandbox");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    // A plugin's own HttpError answer carries the same headers.
+    const thrown = await withRoutes();
+    const notFound = await thrown.request("GET", "/ext/api-routes/users/u-1");
+    assert.equal(notFound.status, 404);
+    assert.equal(notFound.headers.get("content-security-policy"), "sandbox");
+    assert.equal(notFound.headers.get("x-content-type-options"), "nosniff");
+  });
+
   test("a body over 1 MB is 413 payload_too_large before the plugin runs", async () => {
     const t = await withRoutes();
     await expectError(await t.request("POST", "/ext/api-routes/echo", { json: { s: "x".repeat(1_100_000) } }), 413, "payload_too_large");

@@ -144,6 +144,9 @@ describe("per-install health checks", { concurrency: true }, () => {
     const first = await checked(t, "health-modes", "ok");
     await ok(await t.request("POST", "/api/plugins/health-modes/disable"));
     await ok(await t.request("PUT", "/api/plugins/health-modes/config", { json: { mode: "error" } }));
+    // A check that started just before the disable may still land (within its 1 s timeout); count
+    // from after it, so only a check started while disabled can fail the test.
+    await sleep(1_500);
     const callsWhenDisabled = await healthCalls(paused.id);
     // Past one interval plus a tick: an enabled install would have been checked again by now.
     await sleep(6_000);

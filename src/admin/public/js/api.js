@@ -5,6 +5,9 @@
 const TOKEN_KEY = "sbh.admin.token";
 const TENANT_KEY = "sbh.admin.tenant";
 
+/** Dispatched on window when a call with a token is answered 401. */
+export const UNAUTHORIZED = "sbh:unauthorized";
+
 export class ApiError extends Error {
   /** @param {number} status @param {string} code @param {string} message @param {unknown} details */
   constructor(status, code, message, details) {
@@ -75,6 +78,8 @@ export async function api(method, path, body) {
   } catch {
     // Not JSON: a proxy's error page, say. Report the status rather than the page.
   }
+  // An expired or revoked token: main.js sends the admin back to sign-in, whichever page asked.
+  if (res.status === 401 && session.token) window.dispatchEvent(new CustomEvent(UNAUTHORIZED));
   if (!res.ok) {
     const e = parsed?.error;
     throw new ApiError(res.status, e?.code ?? "http_error", e?.message ?? `HTTP ${res.status}`, e?.details ?? null);

@@ -170,3 +170,37 @@ export function table(opts) {
 export function messageOf(err) {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Shows a failure in place of `into`'s content. @param {Element} into @param {unknown} err */
+export function showError(into, err) {
+  replace(into, h("p", { class: "error-panel", role: "alert" }, messageOf(err)));
+}
+
+/** The API's problem list (`details: [{path, message}]`), one item per field. @param {unknown} details */
+export function problemList(details) {
+  if (!Array.isArray(details) || details.length === 0) return null;
+  return h(
+    "ul",
+    { class: "problems", "aria-label": "Problems found" },
+    details.map((/** @type {{path?: string, message?: string}} */ d) => h("li", null, h("code", null, d.path || "(package)"), " ", d.message ?? "")),
+  );
+}
+
+/** "12 ms", or a dash when there is no duration (not run yet). @param {number | null | undefined} ms */
+export function duration(ms) {
+  return ms === null || ms === undefined ? "—" : `${ms} ms`;
+}
+
+/**
+ * Runs `render`, which rebuilds `container`, and puts keyboard focus back on the control that had
+ * it (found again by its accessible label or id), so a keyboard user is not thrown to the top.
+ * @param {Element} container @param {() => Promise<void> | void} render
+ */
+export async function keepFocus(container, render) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? (active.getAttribute("aria-label") ?? (active.id || null)) : null;
+  await render();
+  if (!key) return;
+  const again = [...container.querySelectorAll("[aria-label], [id]")].find((el) => el.getAttribute("aria-label") === key || el.id === key);
+  if (again instanceof HTMLElement) again.focus();
+}

@@ -2,8 +2,8 @@
 // Boot and hash routing: #/plugins, #/plugins/<id>[/<tab>], #/plugins/<id>/deliveries/<id>,
 // #/events. Hash routes need no server-side fallback, and a sign-in link's #token=… never
 // reaches a server log or a Referer header.
-import { ApiError, api, session } from "./api.js";
-import { h, messageOf, replace } from "./dom.js";
+import { ApiError, UNAUTHORIZED, api, session } from "./api.js";
+import { confirmDialog, h, messageOf, replace } from "./dom.js";
 import { renderEvents } from "./pages/events.js";
 import { renderPlugin } from "./pages/plugin.js";
 import { renderPlugins } from "./pages/plugins.js";
@@ -25,13 +25,31 @@ let current = null;
 /** @type {Me | null} */
 let me = null;
 
-function takeTokenFromLink() {
+/**
+ * A sign-in link (#token=…): take the token, and take it out of the address bar and the history
+ * so it is not bookmarked or shared by accident. A link must not silently swap an open session
+ * for someone else's, so that case asks first.
+ */
+async function takeTokenFromLink() {
   const m = /^#token=([^&]+)$/.exec(location.hash);
   if (!m) return;
-  session.signIn(decodeURIComponent(m[1]));
-  me = null;
-  // Out of the address bar and the history, so it is not bookmarked or shared by accident.
   history.replaceState(null, "", `${location.pathname}#/plugins`);
+  let token;
+  try {
+    token = decodeURIComponent(m[1]);
+  } catch {
+    return showSignIn("That sign-in link is damaged; paste the token instead.");
+  }
+  if (session.token && session.token !== token) {
+    const ok = await confirmDialog({
+      title: "Sign in with the link's token?",
+      body: h("p", null, "You are signed in already. The link signs you in with another token, which may belong to another tenant."),
+      confirm: "Sign in with the link",
+    });
+    if (!ok) return;
+  }
+  session.signIn(token);
+  me = null;
 }
 
 /** @param {string} hash */
@@ -51,8 +69,12 @@ async function route() {
     try {
       me = /** @type {Me} */ (await api("GET", "/api/me"));
     } catch (err) {
-      return showSignIn(err instanceof ApiError && err.status === 401 ? "That token was not accepted: it is invalid or has expired." : messageOf(err));
+      if (controller.signal.aborted) return;
+      const rejected = err instanceof ApiError && err.status === 401;
+      if (rejected) session.signOut();
+      return showSignIn(rejected ? "That token was not accepted: it is invalid or has expired." : messageOf(err));
     }
+    if (controller.signal.aborted) return;
     if (me.role === "member") {
       session.signOut();
       me = null;
@@ -61,35 +83,41 @@ async function route() {
   }
   if (!me.tenant) {
     showChrome(false);
-    return renderTenantPicker({ main, me, choose: chooseTenant });
+    return renderTenantPicker({ main, choose: chooseTenant });
   }
   showChrome(true);
+  /** @type {RegExpExecArray | null} */
   let m = null;
   const found = ROUTES.find(([re]) => (m = re.exec(path)));
   if (!found || !m) {
     replace(main, h("h1", null, "Not found"), h("p", null, "No page here. ", h("a", { href: "#/plugins" }, "Go to plugins.")));
     return;
   }
-  const render = found[1];
   /** @type {RegExpExecArray} */
   const params = m;
   markNav(path);
   try {
-    await render({ main, params: params.slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))), signal: controller.signal, me, go });
+    await found[1]({ main, params: params.slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))), signal: controller.signal, me, go });
   } catch (err) {
     if (controller.signal.aborted) return;
-    if (err instanceof ApiError && err.status === 401) {
-      session.signOut();
-      me = null;
-      return showSignIn("Your session ended (the token expired or was revoked). Sign in again.");
-    }
     replace(main, h("h1", null, "Something went wrong"), h("p", { class: "error-panel", role: "alert" }, messageOf(err)), h("p", null, h("a", { href: "#/plugins" }, "Back to plugins")));
   }
-  if (document.activeElement === document.body || !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  if (controller.signal.aborted) return;
+  // The new page's heading takes focus, so a screen reader says where the admin has arrived.
+  if (!main.contains(document.activeElement) || document.activeElement === main) {
+    const heading = main.querySelector("h1");
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    } else main.focus({ preventScroll: true });
+  }
 }
 
-/** @param {string} [message] */
+/** Every page's polls and timers end with it; the sign-in page starts from nothing. @param {string} [message] */
 function showSignIn(message) {
+  current?.abort();
+  current = null;
+  me = null;
   showChrome(false);
   renderSignIn({
     main,
@@ -110,26 +138,22 @@ async function chooseTenant(slug) {
   await route();
 }
 
-/** @param {boolean} signedIn */
-function showChrome(signedIn) {
+/** @param {boolean} inTenant */
+function showChrome(inTenant) {
   const nav = /** @type {HTMLElement} */ (document.getElementById("nav"));
   const who = /** @type {HTMLElement} */ (document.getElementById("who"));
-  nav.hidden = !signedIn;
-  if (!signedIn || !me?.tenant) {
-    replace(who);
-    return;
-  }
+  nav.hidden = !inTenant;
+  const tenant = inTenant ? me?.tenant : null;
   replace(
     who,
-    h("span", null, h("span", { class: "visually-hidden" }, "Tenant "), h("strong", null, me.tenant.name), ` (${me.tenant.slug}) · ${me.role.replace("_", " ")}`),
-    me.role === "platform_admin" ? h("button", { type: "button", class: "link", onclick: () => chooseTenant("") }, "Switch tenant") : null,
-    h("button", { type: "button", class: "secondary", onclick: signOut }, "Sign out"),
+    tenant ? h("span", null, h("span", { class: "visually-hidden" }, "Tenant "), h("strong", null, tenant.name), ` (${tenant.slug}) · ${me?.role.replace("_", " ")}`) : null,
+    tenant && me?.role === "platform_admin" ? h("button", { type: "button", class: "link", onclick: () => chooseTenant("") }, "Switch tenant") : null,
+    session.token ? h("button", { type: "button", class: "secondary", onclick: signOut }, "Sign out") : null,
   );
 }
 
 function signOut() {
   session.signOut();
-  me = null;
   showSignIn("Signed out.");
 }
 
@@ -142,9 +166,15 @@ function markNav(path) {
   }
 }
 
-takeTokenFromLink();
-window.addEventListener("hashchange", () => {
-  takeTokenFromLink();
-  void route();
+window.addEventListener(UNAUTHORIZED, () => {
+  // Before the token was ever accepted, route() explains the refusal itself.
+  if (!me) return;
+  session.signOut();
+  showSignIn("Your session ended (the token expired or was revoked). Sign in again.");
 });
-void route();
+window.addEventListener("hashchange", async () => {
+  await takeTokenFromLink();
+  await route();
+});
+await takeTokenFromLink();
+await route();

@@ -1,8 +1,6 @@
 // @ts-check
 import { ApiError, api } from "../api.js";
-import { badge, busy, field, h, json, messageOf, replace, setFieldError, table, time } from "../dom.js";
-
-const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+import { badge, busy, duration, field, h, json, messageOf, problemList, replace, setFieldError, showError, table, time } from "../dom.js";
 
 /** #/events: recent events with each hook's outcome, a type filter, and a test event. @param {import("../main.js").Page} page */
 export async function renderEvents({ main, signal }) {
@@ -11,10 +9,11 @@ export async function renderEvents({ main, signal }) {
   const filter = /** @type {HTMLInputElement} */ (h("input", { type: "search", name: "type", list: "event-types", spellcheck: "false", autocomplete: "off", placeholder: "e.g. auth.user.created" }));
   const types = h("datalist", { id: "event-types" });
   const apply = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "secondary" }, "Filter"));
+  const refresh = () => load().catch((err) => showError(list, err));
   replace(
     main,
     h("h1", null, "Events"),
-    testEventForm(() => void refresh()),
+    testEventForm(refresh),
     h(
       "section",
       { "aria-labelledby": "recent-title" },
@@ -37,7 +36,7 @@ export async function renderEvents({ main, signal }) {
     ),
   );
 
-  async function refresh() {
+  async function load() {
     const type = filter.value.trim();
     const { events } = await api("GET", `/api/events?limit=50${type ? `&type=${encodeURIComponent(type)}` : ""}`);
     if (signal.aborted) return;
@@ -58,7 +57,7 @@ export async function renderEvents({ main, signal }) {
       }),
     );
   }
-  await refresh();
+  await load();
 }
 
 /** @param {any[]} hooks */
@@ -75,19 +74,14 @@ function testEventForm(sent) {
   const outcome = h("div", { id: "test-event-outcome", "aria-live": "polite" });
 
   async function submit() {
-    let problem = false;
-    setFieldError(type, EVENT_TYPE.test(type.value) ? null : "An event type looks like noun.verb: lower-case words joined by dots.");
-    if (!EVENT_TYPE.test(type.value)) problem = true;
+    setFieldError(type, null);
     let payload = {};
     try {
       payload = data.value.trim() ? JSON.parse(data.value) : {};
       setFieldError(data, null);
     } catch (err) {
       setFieldError(data, `Not valid JSON: ${messageOf(err)}`);
-      problem = true;
-    }
-    if (problem) {
-      /** @type {HTMLElement} */ (document.querySelector("[aria-invalid=true]"))?.focus();
+      data.focus();
       return;
     }
     replace(outcome, h("p", { class: "muted" }, "Sent; waiting for every hook to finish…"));
@@ -101,14 +95,20 @@ function testEventForm(sent) {
           caption: "Hook outcomes",
           head: ["Plugin", "Status", "Attempts", "Duration", "Error"],
           empty: "No enabled plugin has a hook for this event.",
-          rows: answer.hooks.map((/** @type {any} */ r) => [h("code", null, r.plugin), badge(r.status), `${r.attempts} / ${r.max_attempts}`, r.duration_ms === null ? "—" : `${r.duration_ms} ms`, r.error ? h("span", { class: "error-text" }, r.error) : "—"]),
+          rows: answer.hooks.map((/** @type {any} */ r) => [h("code", null, r.plugin), badge(r.status), `${r.attempts} / ${r.max_attempts}`, duration(r.duration_ms), r.error ? h("span", { class: "error-text" }, r.error) : "—"]),
         }),
         answer.deliveries.length ? h("p", null, `${answer.deliveries.length} webhook ${answer.deliveries.length === 1 ? "delivery" : "deliveries"} queued; follow them in the plugin's Webhooks tab.`) : null,
       );
       sent();
     } catch (err) {
+      // The platform checks the event type; its problem is shown on the field it names.
       const details = err instanceof ApiError && Array.isArray(err.details) ? err.details : [];
-      replace(outcome, h("div", { class: "error-panel", role: "alert" }, h("p", null, messageOf(err)), details.length ? h("ul", null, details.map((d) => h("li", null, h("code", null, d.path), " ", d.message))) : null));
+      const onType = details.find((d) => d.path === "event_type");
+      if (onType) {
+        setFieldError(type, onType.message);
+        type.focus();
+      }
+      replace(outcome, h("div", { class: "error-panel", role: "alert" }, h("p", null, messageOf(err)), problemList(details)));
     }
   }
 

@@ -4,8 +4,9 @@ import { announce, busy, field, h, messageOf, replace, setFieldError } from "../
 
 /**
  * The configuration form, generated from the manifest's `configuration` schema (types string,
- * integer, number, boolean; min, max, enum, required). The same rules are checked here first,
- * field by field, and the API's answer is mapped back onto the fields.
+ * integer, number, boolean; min, max, enum, required, default). The platform's own check is the
+ * one that counts: its answer names each field, and each problem is shown on its field. Here the
+ * form only reads values (a blank field means "not set": the default applies).
  * @param {import("./plugin.js").Tab} tab
  */
 export async function renderConfig({ plugin, panel }) {
@@ -23,7 +24,7 @@ export async function renderConfig({ plugin, panel }) {
     const control = controlFor(key, spec, config[key]);
     controls.set(key, { control, spec });
     const hint = [spec.description, rulesOf(spec), spec.default !== undefined ? `Default: ${JSON.stringify(spec.default)}.` : null].filter(Boolean).join(" ");
-    const label = `${key}${spec.required ? " (required)" : ""}`;
+    const label = `${key}${spec.required && spec.default === undefined ? " (required)" : ""}`;
     return field({ id: `config-${key}`, label, control, hint });
   });
   const status = h("div", { "aria-live": "polite" });
@@ -47,52 +48,45 @@ export async function renderConfig({ plugin, panel }) {
     replace(status);
     /** @type {Record<string, unknown>} */
     const values = {};
-    let firstBad = null;
+    /** @type {Array<{ path: string, message: string }>} */
+    const unreadable = [];
     for (const [key, { control, spec }] of controls) {
-      const { value, problem } = readValue(control, spec);
-      setFieldError(control, problem);
-      if (problem) firstBad ??= control;
-      values[key] = value;
+      setFieldError(control, null);
+      const value = readValue(control, spec);
+      if (value === UNREADABLE) unreadable.push({ path: key, message: "must be a number" });
+      else values[key] = value;
     }
-    if (firstBad) {
-      replace(status, h("p", { class: "error-text", role: "alert" }, "Some values need fixing."));
-      firstBad.focus();
-      return;
-    }
+    if (unreadable.length) return showProblems(unreadable, "Some values need fixing.");
     try {
       await api("PUT", path, values);
       replace(status, h("p", { class: "success" }, "Saved."));
       announce(`Configuration of ${plugin.name} saved.`);
     } catch (err) {
-      const details = err instanceof ApiError && Array.isArray(err.details) ? err.details : [];
-      for (const d of details) {
-        const c = controls.get(d.path);
-        if (c) setFieldError(c.control, `${d.path} ${d.message}`);
-      }
-      replace(status, h("p", { class: "error-text", role: "alert" }, messageOf(err)));
-      const first = details.map((d) => controls.get(d.path)?.control).find(Boolean);
-      first?.focus();
+      showProblems(err instanceof ApiError && Array.isArray(err.details) ? err.details : [], messageOf(err));
     }
+  }
+
+  /** @param {Array<{ path: string, message: string }>} problems @param {string} message */
+  function showProblems(problems, message) {
+    for (const p of problems) {
+      const c = controls.get(p.path);
+      if (c) setFieldError(c.control, `${p.path} ${p.message}`);
+    }
+    replace(status, h("p", { class: "error-text", role: "alert" }, message));
+    problems.map((p) => controls.get(p.path)?.control).find(Boolean)?.focus();
   }
 }
 
 /** @param {string} key @param {any} spec @param {unknown} current */
 function controlFor(key, spec, current) {
+  if (spec.enum || spec.type === "boolean") {
+    const choices = spec.enum ?? [true, false];
+    // A blank choice: "not set", so the default applies (or the server says it is required).
+    const blank = h("option", { value: "" }, spec.default !== undefined ? `(default: ${String(spec.default)})` : "(not set)");
+    const options = choices.map((/** @type {unknown} */ v) => h("option", { value: JSON.stringify(v), selected: JSON.stringify(v) === JSON.stringify(current) }, String(v)));
+    return /** @type {HTMLSelectElement} */ (h("select", { name: key }, blank, options));
+  }
   const value = current ?? "";
-  if (spec.enum) {
-    const options = spec.required ? [] : [h("option", { value: "" }, "(default)")];
-    for (const v of spec.enum) options.push(h("option", { value: JSON.stringify(v), selected: JSON.stringify(v) === JSON.stringify(current) }, String(v)));
-    return /** @type {HTMLSelectElement} */ (h("select", { name: key }, options));
-  }
-  if (spec.type === "boolean") {
-    // Three states for an optional flag: unset (the default applies), true, false.
-    const options = [
-      spec.required ? null : h("option", { value: "" }, "(default)"),
-      h("option", { value: "true", selected: current === true }, "true"),
-      h("option", { value: "false", selected: current === false }, "false"),
-    ];
-    return /** @type {HTMLSelectElement} */ (h("select", { name: key }, options));
-  }
   if (spec.type === "integer" || spec.type === "number") {
     return /** @type {HTMLInputElement} */ (h("input", { type: "number", name: key, value, min: spec.min, max: spec.max, step: spec.type === "integer" ? 1 : "any", inputmode: spec.type === "integer" ? "numeric" : "decimal" }));
   }
@@ -109,26 +103,17 @@ function rulesOf(spec) {
   return parts.length ? `${parts.join(", ")}.` : null;
 }
 
+const UNREADABLE = Symbol("unreadable");
+
 /**
- * The field's value as the API wants it (null = unset) and why it is not acceptable, mirroring
- * the platform's own check (src/packaging/config-field.ts).
+ * The field's value as the API takes it: null for "not set", typed for selects and numbers.
  * @param {HTMLInputElement | HTMLSelectElement} control @param {any} spec
- * @returns {{ value: unknown, problem: string | null }}
  */
 function readValue(control, spec) {
   // A number field holding "abc" reports an empty value; validity tells the two apart.
-  if (control instanceof HTMLInputElement && control.validity.badInput) return { value: null, problem: "must be a number" };
-  const raw = control.value.trim();
-  if (raw === "") return { value: null, problem: spec.required ? "is required" : null };
-  let value;
-  if (spec.enum) value = JSON.parse(raw);
-  else if (spec.type === "boolean") value = raw === "true";
-  else if (spec.type === "integer" || spec.type === "number") {
-    value = Number(raw);
-    if (!Number.isFinite(value)) return { value: raw, problem: "must be a number" };
-    if (spec.type === "integer" && !Number.isSafeInteger(value)) return { value, problem: "must be a whole number" };
-    if (spec.min !== undefined && value < spec.min) return { value, problem: `must be at least ${spec.min}` };
-    if (spec.max !== undefined && value > spec.max) return { value, problem: `must be at most ${spec.max}` };
-  } else value = control.value;
-  return { value, problem: null };
+  if (control instanceof HTMLInputElement && control.validity.badInput) return UNREADABLE;
+  if (control.value.trim() === "") return null;
+  if (control instanceof HTMLSelectElement) return JSON.parse(control.value);
+  if (spec.type === "integer" || spec.type === "number") return Number(control.value);
+  return control.value;
 }

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api, seg } from "../api.js";
-import { announce, badge, busy, field, h, json, messageOf, replace, table, time } from "../dom.js";
+import { announce, badge, busy, duration, field, h, json, messageOf, replace, showError, table, time } from "../dom.js";
 import { pollUntil } from "../poll.js";
 
 const STATUSES = ["", "pending", "delivered", "failed", "skipped"];
@@ -10,7 +10,8 @@ export async function renderDeliveries({ plugin, panel, signal }) {
   const base = `#/plugins/${seg(plugin.id)}/deliveries`;
   const list = h("div");
   const status = /** @type {HTMLSelectElement} */ (h("select", { name: "status" }, STATUSES.map((s) => h("option", { value: s }, s || "any"))));
-  status.addEventListener("change", () => void refresh());
+  const refresh = () => load().catch((err) => showError(list, err));
+  status.addEventListener("change", refresh);
   const refreshButton = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "secondary" }, "Refresh"));
   refreshButton.addEventListener("click", () => busy(refreshButton, refresh));
   replace(
@@ -20,7 +21,7 @@ export async function renderDeliveries({ plugin, panel, signal }) {
     list,
   );
 
-  async function refresh() {
+  async function load() {
     const q = status.value ? `?status=${status.value}` : "";
     const { deliveries } = await api("GET", `/api/plugins/${seg(plugin.id)}/deliveries${q}`);
     if (signal.aborted) return;
@@ -43,7 +44,7 @@ export async function renderDeliveries({ plugin, panel, signal }) {
       }),
     );
   }
-  await refresh();
+  await load();
 }
 
 /** One delivery: its payload, every attempt, and replay. @param {import("./plugin.js").Tab} tab @param {string} id */
@@ -91,7 +92,7 @@ export async function renderDelivery({ plugin, panel, signal }, id) {
           String(a.attempt),
           time(a.started_at),
           a.status_code ? h("span", { class: a.status_code < 300 ? "ok-text" : "error-text" }, `HTTP ${a.status_code}`, a.error ? ` · ${a.error}` : "") : h("span", { class: "error-text" }, a.error ?? "—"),
-          a.duration_ms === null ? "—" : `${a.duration_ms} ms`,
+          duration(a.duration_ms),
           a.response ? h("details", null, h("summary", null, "Body"), h("pre", null, a.response)) : "—",
         ]),
       }),
@@ -111,8 +112,13 @@ export async function renderDelivery({ plugin, panel, signal }, id) {
       const answer = await pollUntil(load, (a) => a.delivery.status !== "pending", { signal });
       if (signal.aborted) return;
       show(answer);
-      replace(result, h("p", { class: "success" }, `Replay ${answer.delivery.status}.`));
-      announce(`Replay ${answer.delivery.status}.`, answer.delivery.status === "delivered" ? "ok" : "error");
+      const status = answer.delivery.status;
+      if (status === "pending") {
+        replace(result, h("p", null, "The replay is still being attempted; its attempts appear below as they happen."));
+        return;
+      }
+      replace(result, h("p", { class: status === "delivered" ? "success" : "error-text" }, `Replay ${status}.`));
+      announce(`Replay ${status}.`, status === "delivered" ? "ok" : "error");
     } catch (err) {
       const pending = err instanceof ApiError && err.code === "delivery_pending";
       replace(result, h("p", { class: "error-panel", role: "alert" }, pending ? "This delivery is still being attempted; replay it once it has finished." : messageOf(err)));

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api, seg } from "../api.js";
-import { announce, badge, busy, h, json, messageOf, replace, table, time } from "../dom.js";
+import { announce, badge, busy, duration, h, json, messageOf, replace, showError, table, time } from "../dom.js";
 import { pollUntil } from "../poll.js";
 
 const UNFINISHED = new Set(["queued", "running"]);
@@ -23,7 +23,7 @@ export async function renderJobs({ plugin, panel, signal }) {
     const latest = h("div", { class: "run-result", "aria-live": "polite" });
     const history = h("div");
     const lastRun = h("dd", null, lastRunText(job.last_run));
-    const run = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "primary", "aria-describedby": titleId }, "Run now"));
+    const run = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "primary", "aria-label": `Run now: ${job.name}` }, "Run now"));
     run.addEventListener("click", () => busy(run, () => runNow(path, latest, history, lastRun)));
     const card = h(
       "section",
@@ -43,7 +43,7 @@ export async function renderJobs({ plugin, panel, signal }) {
       h("h4", null, "History"),
       history,
     );
-    void loadHistory(path, history);
+    loadHistory(path, history).catch((err) => showError(history, err));
     return card;
   }
 
@@ -59,14 +59,19 @@ export async function renderJobs({ plugin, panel, signal }) {
         { signal },
       );
       if (signal.aborted) return;
+      if (UNFINISHED.has(final.status)) {
+        replace(latest, h("p", null, "The run is still ", final.status, "; its outcome will be in the history."));
+        return;
+      }
       replace(latest, h("h4", null, "This run"), runDetail(final));
       replace(lastRun, lastRunText(final));
       announce(`Job run ${final.status}.`, final.status === "succeeded" ? "ok" : "error");
-      await loadHistory(path, history);
     } catch (err) {
       const running = err instanceof ApiError && err.code === "job_running";
       replace(latest, h("p", { class: "error-panel", role: "alert" }, running ? "A run of this job is still going; wait for it to finish." : messageOf(err)));
+      return;
     }
+    await loadHistory(path, history).catch((err) => showError(history, err));
   }
 
   /** @param {string} path @param {HTMLElement} into */
@@ -80,7 +85,7 @@ export async function renderJobs({ plugin, panel, signal }) {
         hideCaption: true,
         head: ["Status", "Trigger", "Started", "Duration", "Outcome"],
         empty: "No runs yet.",
-        rows: runs.map((/** @type {any} */ r) => [badge(r.status), r.trigger, time(r.started_at ?? r.created_at), r.duration_ms === null ? "—" : `${r.duration_ms} ms`, outcome(r)]),
+        rows: runs.map((/** @type {any} */ r) => [badge(r.status), r.trigger, time(r.started_at ?? r.created_at), duration(r.duration_ms), outcome(r)]),
       }),
     );
   }

@@ -16,16 +16,22 @@ export async function renderLogs({ plugin, panel, signal }) {
   const lines = h("ol", { class: "log-lines", role: "log", "aria-label": `Log of ${plugin.name}`, tabindex: 0 });
   const state = h("p", { class: "small muted", "aria-live": "off" });
   const level = /** @type {HTMLSelectElement} */ (h("select", { name: "level" }, LEVELS.map((l) => h("option", { value: l }, l || "all"))));
+  // A toggle: its pressed state says whether the tail is paused; the label stays the same.
   const pause = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "secondary", "aria-pressed": "false" }, "Pause"));
   let lastId = "0";
   let paused = false;
   let timer = 0;
+  // Bumped by every reload: a tail answer that was asked for under the previous filter is dropped.
+  let generation = 0;
 
-  level.addEventListener("change", () => void reload());
+  level.addEventListener("change", () => {
+    reload().catch((err) => {
+      state.textContent = `Could not load the log: ${messageOf(err)}`;
+    });
+  });
   pause.addEventListener("click", () => {
     paused = !paused;
     pause.setAttribute("aria-pressed", String(paused));
-    pause.textContent = paused ? "Resume" : "Pause";
     state.textContent = paused ? "Paused." : "Following new lines.";
   });
   signal.addEventListener("abort", () => clearTimeout(timer));
@@ -35,8 +41,9 @@ export async function renderLogs({ plugin, panel, signal }) {
   const query = () => (level.value ? `&level=${level.value}` : "");
 
   async function reload() {
+    const mine = ++generation;
     const { logs } = await api("GET", `${base}?limit=200${query()}`);
-    if (signal.aborted) return;
+    if (signal.aborted || mine !== generation) return;
     replace(lines);
     lastId = logs.length ? logs[0].id : lastId;
     add(logs.reverse());
@@ -69,8 +76,10 @@ export async function renderLogs({ plugin, panel, signal }) {
     if (signal.aborted) return;
     if (!paused) {
       try {
+        const asked = generation;
         const { logs } = await api("GET", `${base}?after=${lastId}&limit=500${query()}`);
         if (signal.aborted) return;
+        if (asked !== generation) logs.length = 0;
         if (logs.length) {
           if (lines.querySelector(".log") === null) state.textContent = "Following new lines.";
           add(logs);

@@ -5,7 +5,7 @@ import { busy, field, h, messageOf, replace, setFieldError, table } from "../dom
 const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** The plugin's routes, and a "try it" form that calls one with your token. @param {import("./plugin.js").Tab} tab */
-export function renderRoutes({ plugin, panel }) {
+export function renderRoutes({ plugin, panel, tenant }) {
   if (plugin.routes.length === 0) {
     replace(panel, h("h2", { id: "panel-title" }, "Routes"), h("p", { class: "empty" }, "This plugin has no routes."));
     return;
@@ -69,13 +69,17 @@ export function renderRoutes({ plugin, panel }) {
   async function call() {
     setFieldError(path, null);
     setFieldError(body, null);
-    if (!path.value.startsWith(`/ext/${plugin.slug}`)) {
-      setFieldError(path, `The path must start with /ext/${plugin.slug}.`);
+    // Resolved as the browser will send it, so /ext/<slug>/../../api/… cannot pass for a route.
+    const target = new URL(path.value, location.origin);
+    const prefix = `/ext/${plugin.slug}`;
+    if (target.origin !== location.origin || (target.pathname !== prefix && !target.pathname.startsWith(`${prefix}/`))) {
+      setFieldError(path, `The path must start with ${prefix}/.`);
       path.focus();
       return;
     }
+    // Without a token the tenant is named by header, as a public caller would.
     /** @type {Record<string, string>} */
-    const headers = sendToken.checked ? authHeaders() : {};
+    const headers = sendToken.checked ? authHeaders() : { "x-tenant-slug": tenant };
     /** @type {RequestInit} */
     const init = { method: method.value, headers };
     if (WITH_BODY.has(method.value) && body.value.trim() !== "") {
@@ -91,7 +95,7 @@ export function renderRoutes({ plugin, panel }) {
     }
     const started = performance.now();
     try {
-      const res = await fetch(path.value, init);
+      const res = await fetch(target.pathname + target.search, init);
       const text = await res.text();
       const ms = Math.round(performance.now() - started);
       let shown = text;

@@ -1,8 +1,6 @@
 // @ts-check
 import { api, seg } from "../api.js";
-import { announce, busy, confirmDialog, h, messageOf, replace, setFieldError, table, time } from "../dom.js";
-
-const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+import { announce, busy, confirmDialog, h, keepFocus, messageOf, replace, setFieldError, showError, table, time } from "../dom.js";
 
 /**
  * Secrets are write-only: the page shows names and update times, and a value field that is
@@ -20,7 +18,9 @@ export async function renderSecrets({ plugin, panel, signal }) {
     addForm(),
   );
 
-  async function refresh() {
+  const refresh = () => keepFocus(list, load).catch((err) => showError(list, err));
+
+  async function load() {
     const { secrets, declared } = await api("GET", base);
     if (signal.aborted) return;
     /** @type {Map<string, string | null>} */
@@ -64,21 +64,30 @@ export async function renderSecrets({ plugin, panel, signal }) {
     );
   }
 
-  /** @param {string} name @param {HTMLInputElement} input */
-  async function put(name, input) {
+  /**
+   * Saves one value; true when saved. A refusal is shown on `nameField` when the name was the
+   * problem, else announced.
+   * @param {string} name @param {HTMLInputElement} input @param {HTMLInputElement} [nameField]
+   */
+  async function put(name, input, nameField) {
     if (input.value === "") {
       input.focus();
       announce(`Type a value for ${name} first.`, "error");
-      return;
+      return false;
     }
     try {
       await api("PUT", `${base}/${seg(name)}`, { value: input.value });
-      input.value = "";
-      announce(`Secret ${name} saved.`);
-      await refresh();
     } catch (err) {
-      announce(messageOf(err), "error");
+      if (nameField) {
+        setFieldError(nameField, messageOf(err));
+        nameField.focus();
+      } else announce(messageOf(err), "error");
+      return false;
     }
+    input.value = "";
+    announce(`Secret ${name} saved.`);
+    await refresh();
+    return true;
   }
 
   /** @param {string} name */
@@ -105,15 +114,14 @@ export async function renderSecrets({ plugin, panel, signal }) {
         "aria-labelledby": "add-secret-title",
         onsubmit: (/** @type {SubmitEvent} */ e) => {
           e.preventDefault();
-          const problem = NAME.test(name.value) ? null : "A name is letters, digits and _ and starts with a letter (like API_KEY).";
-          setFieldError(name, problem);
-          if (problem) {
+          setFieldError(name, null);
+          if (name.value.trim() === "") {
+            setFieldError(name, "Give the secret a name, like API_KEY.");
             name.focus();
             return;
           }
           void busy(save, async () => {
-            await put(name.value, value);
-            if (value.value === "") name.value = "";
+            if (await put(name.value.trim(), value, name)) name.value = "";
           });
         },
       },
@@ -124,5 +132,5 @@ export async function renderSecrets({ plugin, panel, signal }) {
     );
   }
 
-  await refresh();
+  await load();
 }

@@ -8,9 +8,9 @@ import { renderJobs } from "./plugin-jobs.js";
 import { renderLogs } from "./plugin-logs.js";
 import { renderRoutes } from "./plugin-routes.js";
 import { renderSecrets } from "./plugin-secrets.js";
-import { healthBadge, permissions } from "./plugins.js";
+import { healthBadge, permissions } from "../plugin-facts.js";
 
-/** @typedef {{ plugin: any, panel: HTMLElement, signal: AbortSignal, go: (hash: string) => void, reload: () => void }} Tab */
+/** @typedef {{ plugin: any, panel: HTMLElement, signal: AbortSignal, tenant: string }} Tab */
 
 /** @type {Array<[string, string, (tab: Tab, sub?: string) => Promise<void> | void]>} */
 const TABS = [
@@ -24,7 +24,7 @@ const TABS = [
 ];
 
 /** #/plugins/<id>[/<tab>[/<sub>]] @param {import("../main.js").Page} page */
-export async function renderPlugin({ main, params, signal, go }) {
+export async function renderPlugin({ main, params, signal, go, me }) {
   const [id, tabName = "overview", sub] = params;
   const tab = TABS.find(([name]) => name === tabName);
   if (!tab) {
@@ -44,7 +44,8 @@ export async function renderPlugin({ main, params, signal, go }) {
       { class: "title-row" },
       h("h1", null, plugin.name, " ", h("span", { class: "version" }, plugin.version)),
       badge(plugin.status),
-      pluginActions(plugin, (p) => (p ? go(`${base}/${tab[0]}`) : go("#/plugins"))),
+      // After an action the same page shows the plugin as it is now; after uninstall, the list.
+      pluginActions(plugin, (p) => go(p ? location.hash : "#/plugins")),
     ),
     plugin.error ? h("p", { class: "error-panel", role: "alert" }, plugin.error) : null,
     h(
@@ -54,7 +55,7 @@ export async function renderPlugin({ main, params, signal, go }) {
     ),
     panel,
   );
-  await tab[2]({ plugin, panel, signal, go, reload: () => go(`${base}/${tab[0]}`) }, sub);
+  await tab[2]({ plugin, panel, signal, tenant: me.tenant?.slug ?? "" }, sub);
 }
 
 /** @param {Tab} tab */

@@ -51,7 +51,7 @@ export function renderSignIn({ main, message, signIn }) {
 
 /**
  * A platform admin's token names no tenant: pick the one to administer.
- * @param {{ main: HTMLElement, me: { role: string }, choose: (slug: string) => Promise<void> }} opts
+ * @param {{ main: HTMLElement, choose: (slug: string) => Promise<void> }} opts
  */
 export async function renderTenantPicker({ main, choose }) {
   document.title = "Choose a tenant · SBH admin";

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api } from "../api.js";
-import { announce, h, messageOf, replace } from "../dom.js";
+import { announce, h, messageOf, problemList, replace } from "../dom.js";
 
 /**
  * The upload box: drop a plugin ZIP on it or choose one with the file field (keyboard users
@@ -59,17 +59,10 @@ export function uploadBox({ onInstalled }) {
 
 /** @param {string} name @param {unknown} err */
 function uploadError(name, err) {
-  const details = err instanceof ApiError && Array.isArray(err.details) ? err.details : [];
   return h(
     "div",
     { class: "error-panel", role: "alert" },
     h("p", null, h("strong", null, `${name} was not installed: `), messageOf(err)),
-    details.length
-      ? h(
-          "ul",
-          { class: "problems", "aria-label": "Problems found" },
-          details.map((/** @type {{path?: string, message?: string}} */ d) => h("li", null, d.path ? h("code", null, d.path) : h("code", null, "(package)"), " ", d.message ?? "")),
-        )
-      : null,
+    problemList(err instanceof ApiError ? err.details : null),
   );
 }
