@@ -2,7 +2,7 @@
 import type { Server } from "node:http";
 import { buildApp } from "./app.ts";
 import { signToken } from "./auth/tokens.ts";
-import { adminLink } from "./cli/token-command.ts";
+import { adminLink } from "./admin/admin-link.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createServices, type Services } from "./services.ts";

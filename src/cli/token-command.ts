@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { adminLink } from "../admin/admin-link.ts";
 import { ROLES, signToken, type Claims, type Role } from "../auth/tokens.ts";
 import type { CliIo } from "./main.ts";
 
@@ -72,11 +73,6 @@ export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
   }
   io.stdout.write(values.link ? `${adminLink(url ?? `http://localhost:${port}`, token)}\n` : `${token}\n`);
   return 0;
-}
-
-/** The admin UI's sign-in link: the token rides in the fragment, which browsers never send to a server. */
-export function adminLink(base: string, token: string): string {
-  return `${base}/admin/#token=${token}`;
 }
 
 // The platform's base URL as typed, without a trailing slash (the link appends /admin/); null

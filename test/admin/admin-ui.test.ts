@@ -16,6 +16,8 @@ import { zipDirectory } from "../support/zip-builder.ts";
 // The admin UI in headless Chromium against a real platform (HTTP, sandboxes, PGlite), doing
 // what a tenant admin does: sign in, upload, configure, set secrets, run a job, follow logs,
 // try a route, send a test event, replay a webhook delivery. Each page is photographed.
+// The tests are one admin's session, in order: each starts from the page and the tenant's state
+// the previous one left, as a person would (a failure early on fails the rest with it).
 
 const LIMIT = { timeout: 90_000 };
 /** An example plugin's ZIP; `version` and `extraCode` make a variant of it. */
