@@ -23,7 +23,7 @@ export async function renderConfig({ plugin, panel }) {
     const spec = configuration[key];
     const control = controlFor(key, spec, config[key]);
     controls.set(key, { control, spec });
-    const hint = [spec.description, rulesOf(spec), spec.default !== undefined ? `Default: ${JSON.stringify(spec.default)}.` : null].filter(Boolean).join(" ");
+    const hint = [spec.description ? sentence(spec.description) : null, rulesOf(spec), spec.default !== undefined ? `Default: ${JSON.stringify(spec.default)}.` : null].filter(Boolean).join(" ");
     const label = `${key}${spec.required && spec.default === undefined ? " (required)" : ""}`;
     return field({ id: `config-${key}`, label, control, hint });
   });
@@ -91,6 +91,11 @@ function controlFor(key, spec, current) {
     return /** @type {HTMLInputElement} */ (h("input", { type: "number", name: key, value, min: spec.min, max: spec.max, step: spec.type === "integer" ? 1 : "any", inputmode: spec.type === "integer" ? "numeric" : "decimal" }));
   }
   return /** @type {HTMLInputElement} */ (h("input", { type: "text", name: key, value, autocomplete: "off" }));
+}
+
+/** An author's description ends like a sentence before the hints that follow it. @param {string} text */
+function sentence(text) {
+  return /[.!?]$/.test(text.trim()) ? text.trim() : `${text.trim()}.`;
 }
 
 /** @param {any} spec */
