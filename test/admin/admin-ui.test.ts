@@ -435,6 +435,8 @@ describe("admin UI in Chromium", () => {
     await shoot("13-uninstall-dialog");
     await dialog.getByRole("button", { name: "Uninstall" }).click();
     await page.getByRole("row").filter({ hasText: "Good Plugin" }).waitFor({ state: "detached" });
+    // Its row is gone, and keyboard focus went to the list's heading rather than the page's top.
+    assert.equal(await page.evaluate("document.activeElement && document.activeElement.textContent"), "Installed");
     const res = await t.request("GET", "/api/plugins/good");
     assert.equal(res.status, 404);
   });

@@ -112,16 +112,19 @@ export function confirmDialog(opts) {
 }
 
 /**
- * Disables a button while `work` runs, so a double click does not send twice.
- * @template T @param {HTMLButtonElement} button @param {() => Promise<T>} work @returns {Promise<T>}
+ * Marks a button busy while `work` runs and ignores it meanwhile, so a double click does not send
+ * twice. It is not `disabled`: a disabled button drops keyboard focus, and the admin would land
+ * at the top of the page after every action.
+ * @param {HTMLButtonElement} button @param {() => Promise<unknown>} work
  */
 export async function busy(button, work) {
-  button.disabled = true;
+  if (button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
   button.setAttribute("aria-busy", "true");
   try {
-    return await work();
+    await work();
   } finally {
-    button.disabled = false;
+    button.removeAttribute("aria-disabled");
     button.removeAttribute("aria-busy");
   }
 }
@@ -202,5 +205,14 @@ export async function keepFocus(container, render) {
   await render();
   if (!key) return;
   const again = [...container.querySelectorAll("[aria-label], [id]")].find((el) => el.getAttribute("aria-label") === key || el.id === key);
-  if (again instanceof HTMLElement) again.focus();
+  if (again instanceof HTMLElement) {
+    again.focus();
+    return;
+  }
+  // The control is gone (its row was removed): the section's heading is the nearest landmark.
+  const heading = container.closest("section")?.querySelector("h2, h3");
+  if (heading instanceof HTMLElement) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
 }
