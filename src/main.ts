@@ -4,6 +4,7 @@ import { buildApp } from "./app.ts";
 import { signToken } from "./auth/tokens.ts";
 import { adminLink } from "./admin/admin-link.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { DataDirInUse } from "./db/data-dir-lock.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createServices, type Services } from "./services.ts";
 
@@ -83,6 +84,7 @@ function shutdownOn(server: Server, services: Services, logger: Logger, timeoutM
 }
 
 main().catch((err) => {
-  process.stderr.write(`failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  // A data directory in use is the user's situation to resolve, not a crash: the message says how.
+  process.stderr.write(err instanceof DataDirInUse ? `${err.message}\n` : `failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });

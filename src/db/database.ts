@@ -8,6 +8,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { applyMigrations, DEFAULT_MIGRATIONS_DIR, type MigrationLogger, type SqlExec } from "./migrate.ts";
 
 export type { SqlExec } from "./migrate.ts";
@@ -45,12 +46,21 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
 
 async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
   if (!opts.inMemory && !opts.dataDir) throw new Error("openDatabase: dataDir is required for PGlite unless inMemory is set");
-  const lite = await createPglite({ dataDir: opts.inMemory ? undefined : opts.dataDir, templateCacheDir: opts.templateCacheDir });
+  if (opts.dataDir && !opts.inMemory) await mkdir(opts.dataDir, { recursive: true });
+  const unlock = opts.inMemory || !opts.dataDir ? () => undefined : lockDataDir(opts.dataDir);
+  let lite: PGlite;
+  try {
+    lite = await createPglite({ dataDir: opts.inMemory ? undefined : opts.dataDir, templateCacheDir: opts.templateCacheDir });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const sql = pgliteExec(lite);
   try {
     await applyMigrations(sql, opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR, opts.log);
   } catch (err) {
     await lite.close().catch(() => undefined);
+    unlock();
     throw err;
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
@@ -61,6 +71,7 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
     async close() {
       await prisma.$disconnect();
       if (!lite.closed) await lite.close();
+      unlock();
     },
   };
 }
