@@ -441,6 +441,22 @@ describe("admin UI in Chromium", () => {
     assert.equal(res.status, 404);
   });
 
+  test("on a phone-sized screen no page scrolls sideways: wide tables scroll in their own box", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const hash of ["#/plugins", "#/events", "#/plugins/hello/jobs", "#/plugins/hello/logs", "#/plugins/build-notify/deliveries"]) {
+        await page.goto(`${app.url}/admin/${hash}`);
+        await page.locator("main h1").waitFor();
+        await page.waitForLoadState("networkidle");
+        const width = (await page.evaluate("document.documentElement.scrollWidth")) as number;
+        assert.ok(width <= 390, `${hash} is ${width}px wide on a 390px screen`);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  });
+
   test("no script errors were logged by the pages", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     assert.deepEqual(pageErrors, []);

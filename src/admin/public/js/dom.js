@@ -160,13 +160,11 @@ export function setFieldError(control, message) {
  * @param {{ caption: string, head: string[], rows: any[][], empty: string, hideCaption?: boolean }} opts */
 export function table(opts) {
   if (opts.rows.length === 0) return h("p", { class: "empty" }, opts.empty);
-  return h(
-    "table",
-    null,
-    h("caption", { class: opts.hideCaption ? "visually-hidden" : null }, opts.caption),
-    h("thead", null, h("tr", null, opts.head.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", null, opts.rows.map((r) => h("tr", null, r.map((c) => h("td", null, c))))),
-  );
+  // Wide tables scroll inside their own box on a narrow screen instead of widening the page.
+  const head = h("thead", null, h("tr", null, opts.head.map((c) => h("th", { scope: "col" }, c))));
+  const body = h("tbody", null, opts.rows.map((r) => h("tr", null, r.map((c) => h("td", null, c)))));
+  const caption = h("caption", { class: opts.hideCaption ? "visually-hidden" : null }, opts.caption);
+  return h("div", { class: "table-scroll" }, h("table", null, caption, head, body));
 }
 
 /** The message to show for a failure. @param {unknown} err */
