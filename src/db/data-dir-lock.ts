@@ -33,9 +33,19 @@ export function lockDataDir(dataDir: string): () => void {
     }
     writeSync(fd, String(process.pid));
     closeSync(fd);
+    let released = false;
+    // Once only (close() may be called again after a later open took the lock in this same
+    // process), and only our own lock: a directory taken over after a crash belongs to its new holder.
     return () => {
-      // Only our own lock: a directory taken over after a crash belongs to its new holder.
-      if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true });
+      if (released) return;
+      released = true;
+      let holder: string;
+      try {
+        holder = readFileSync(file, "utf8").trim();
+      } catch {
+        return;
+      }
+      if (holder === String(process.pid)) rmSync(file, { force: true });
     };
   }
   throw new DataDirInUse(`Could not take the lock ${file}: another process keeps taking it`);

@@ -131,6 +131,17 @@ describe("admin UI in Chromium", () => {
     await other.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
     assert.equal(new URL(other.url()).hash, "#/plugins");
     assert.ok(!other.url().includes(t.admin), "the token left the URL");
+
+    // A second link, for another tenant, in the signed-in tab: it asks before switching.
+    const second = await app.tenant("ui2");
+    await other.evaluate(`location.hash = "#token=${encodeURIComponent(second.admin)}"`);
+    await other.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    await other.getByRole("heading", { name: "Plugins", level: 1 }).waitFor();
+    assert.match(await other.locator("#who").innerText(), new RegExp(t.slug), "still the first tenant");
+    await other.evaluate(`location.hash = "#token=${encodeURIComponent(second.admin)}"`);
+    await other.getByRole("dialog").getByRole("button", { name: "Sign in with the link" }).click();
+    await eventually("the tab switches to the link's tenant", async () => (await other.locator("#who").innerText()).includes(second.slug));
+
     await other.getByRole("button", { name: "Sign out" }).click();
     await other.getByText("Signed out.").waitFor();
     await other.close();

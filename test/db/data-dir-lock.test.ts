@@ -39,6 +39,10 @@ test("a second open of the same data directory is refused while the first is ope
   }
   const again = await openDatabase({ dataDir: dir });
   await again.prisma.tenant.count();
+  // Closing the first one again (close is idempotent) must not release the second one's lock.
+  await first.close();
+  await assert.rejects(openDatabase({ dataDir: dir }), DataDirInUse);
+  await again.close();
   await again.close();
 });
 
