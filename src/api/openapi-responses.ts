@@ -41,7 +41,7 @@ function extend(base: JsonSchema, more: Record<string, JsonSchema>): JsonSchema 
 }
 
 /** A `{next_before}` page: the cursor of the next page, null on the last one. */
-const nextBefore = (what: string): JsonSchema => ({ type: ["string", "null"], description: `Pass as \`before\` for the next page (${what}); null on the last page.` });
+const nextBefore = (what: string, also = ""): JsonSchema => ({ type: ["string", "null"], description: `Pass as \`before\` for the next page (${what}); null on the last page${also}.` });
 
 const INSTALL_STATUSES = ["enabled", "disabled", "failed"] as const;
 const HEALTH_STATUSES = ["ok", "degraded", "error", "unknown"] as const;
@@ -242,7 +242,7 @@ export const bodies = {
   rolledBack: object({ plugin: ref("Plugin"), rolled_back_from: str }),
   config: object({ config: ref("ConfigValues"), configuration: ref("Configuration") }),
   configSet: object({ config: ref("ConfigValues") }),
-  logs: object({ logs: array(ref("LogLine")), next_before: { type: ["string", "null"], description: "Pass as `before` for the next page (a log id); null on the last page, and always with `after`." } }),
+  logs: object({ logs: array(ref("LogLine")), next_before: nextBefore("a log id", ", and always with `after`") }),
   secrets: object({ secrets: array(ref("Secret")), declared: { ...array(str), description: "The names the manifest declares." } }),
   jobs: object({ jobs: array(ref("Job")) }),
   runQueued: object({ run: object({ id: uuid, status: oneOfStrings(JOB_STATUSES) }) }),

@@ -115,9 +115,13 @@ const ROLE_TEXT: Record<Access, string> = {
   any_role: "Any role: `admin` or `member` of the tenant, or `platform_admin` (naming a tenant with X-Tenant-Slug or not).",
 };
 
+const AUTHENTICATED = new Set<Access>(["platform_admin", "admin", "member", "any_role"]);
+// Access kinds that take X-Tenant-Slug.
+const TENANT_SCOPED = new Set<Access>(["admin", "member", "any_role", "optional"]);
+
 function operation(path: string, spec: OperationSpec): Record<string, unknown> {
-  const authenticated = spec.access === "platform_admin" || spec.access === "admin" || spec.access === "member" || spec.access === "any_role";
-  const tenantScoped = spec.access === "admin" || spec.access === "member" || spec.access === "any_role" || spec.access === "optional";
+  const authenticated = AUTHENTICATED.has(spec.access);
+  const tenantScoped = TENANT_SCOPED.has(spec.access);
   const errors = new Set<number>(spec.errors ?? []);
   if (authenticated) [401, 403, 404].forEach((s) => errors.add(s));
   if (spec.access === "metrics") errors.add(401);

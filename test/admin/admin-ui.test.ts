@@ -9,9 +9,8 @@ import { signToken } from "../../src/auth/tokens.ts";
 import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
 import { launchBrowserOrSkip, screenshotsDir } from "../support/browser.ts";
 import { eventually } from "../support/eventually.ts";
-import { EXAMPLES, FIXTURES, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { EXAMPLES, exampleZip, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { startReceiver, type Receiver } from "../support/webhook-receiver.ts";
-import { zipDirectory } from "../support/zip-builder.ts";
 
 // The admin UI in headless Chromium against a real platform (HTTP, sandboxes, PGlite), doing
 // what a tenant admin does: sign in, upload, configure, set secrets, run a job, follow logs,
@@ -22,6 +21,7 @@ import { zipDirectory } from "../support/zip-builder.ts";
 const LIMIT = { timeout: 90_000 };
 /** An example plugin's ZIP; `version` and `extraCode` make a variant of it. */
 function example(name: string, version?: string, extraCode?: string): Buffer {
+  if (!version && !extraCode) return exampleZip(name);
   const files = collectPluginFiles(path.join(EXAMPLES, name));
   if (version) files.set("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(files.get("plugin.json")!.toString("utf8")), version })));
   if (extraCode) files.set("main.js", Buffer.concat([files.get("main.js")!, Buffer.from(`\n${extraCode}\n`)]));
@@ -81,6 +81,17 @@ async function assertAccessible(what: string): Promise<void> {
     return result.violations.map((v) => v.id + ": " + v.help + " at " + v.nodes.map((n) => n.target.join(" ")).join(", "));
   })()`)) as string[];
   assert.deepEqual(violations, [], `${what}: accessibility violations`);
+}
+
+/** Picks a ZIP in the upload box's file field, as a keyboard user would. */
+const chooseZip = (name: string, buffer: Buffer) => page.getByLabel("Plugin ZIP").setInputFiles({ name, mimeType: "application/zip", buffer });
+
+/** Saves a secret from the plugin's Secrets tab and waits until its row says it is set. */
+async function setSecret(name: string, value: string): Promise<void> {
+  await page.getByLabel(`New value for ${name}`).fill(value);
+  const row = page.getByRole("row").filter({ hasText: name });
+  await row.getByRole("button", { name: "Save" }).click();
+  await row.getByText(/^set/).waitFor();
 }
 
 const nav = (name: string) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name });
@@ -174,7 +185,7 @@ describe("admin UI in Chromium", () => {
     await page.getByRole("alert").filter({ hasText: "notes.txt was not installed" }).waitFor();
 
     // Chosen with the file field, as a keyboard user would.
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "many-errors.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "many-errors")) });
+    await chooseZip("many-errors.zip", fixtureZip("many-errors"));
     const problems = page.getByRole("list", { name: "Problems found" });
     await problems.waitFor();
     const text = await problems.innerText();
@@ -186,15 +197,15 @@ describe("admin UI in Chromium", () => {
 
   test("upload installs an example; the list shows version, status and permissions", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello.zip", mimeType: "application/zip", buffer: example("hello") });
+    await chooseZip("hello.zip", example("hello"));
     await page.getByText("Installed Hello 1.0.0.").first().waitFor();
     const row = page.getByRole("row").filter({ hasText: "Hello" });
     await row.getByText("enabled").waitFor();
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "good.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "good")) });
+    await chooseZip("good.zip", fixtureZip("good"));
     await page.getByText("Installed Good Plugin 1.0.0.").first().waitFor();
     await page.getByRole("row").filter({ hasText: "Good Plugin" }).getByText("outbound_http").waitFor();
     // A plugin whose health check says "degraded": the list shows it, with what the check said.
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "health.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "health-degraded")) });
+    await chooseZip("health.zip", fixtureZip("health-degraded"));
     await page.getByText("Installed Health degraded 1.0.0.").first().waitFor();
     await eventually("the first health check", async () => {
       const res = (await (await t.request("GET", "/api/plugins/health-degraded")).json()) as { plugin: { health: { status: string } | null } };
@@ -213,9 +224,7 @@ describe("admin UI in Chromium", () => {
     await page.getByRole("link", { name: "Hello" }).click();
     await page.getByRole("link", { name: "Secrets" }).click();
     await page.getByText("not set (declared)").waitFor();
-    await page.getByLabel("New value for SIGNATURE").fill("signed-by-ada");
-    await page.getByRole("row").filter({ hasText: "SIGNATURE" }).getByRole("button", { name: "Save" }).click();
-    await page.getByRole("row").filter({ hasText: "SIGNATURE" }).getByText(/^set/).waitFor();
+    await setSecret("SIGNATURE", "signed-by-ada");
     assert.equal(await page.getByLabel("New value for SIGNATURE").inputValue(), "", "the field is emptied, never refilled");
     assert.ok(!(await page.content()).includes("signed-by-ada"), "the value is nowhere on the page");
     const { secrets } = (await (await t.request("GET", "/api/plugins/hello/secrets")).json()) as { secrets: { name: string }[] };
@@ -294,7 +303,7 @@ describe("admin UI in Chromium", () => {
   test("hostile-html: a plugin page on the platform's origin cannot run script or read the admin token; try-it calls a public route without the token", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await nav("Plugins").click();
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hostile-html.zip", mimeType: "application/zip", buffer: zipDirectory(path.join(FIXTURES, "hostile-html")) });
+    await chooseZip("hostile-html.zip", fixtureZip("hostile-html"));
     await page.getByText("Installed Hostile HTML 1.0.0.").first().waitFor();
 
     // Opened as a page in the signed-in browser (same origin, token in sessionStorage).
@@ -335,16 +344,12 @@ describe("admin UI in Chromium", () => {
   test("webhooks: a delivery's attempts are listed and replay sends it again with the same id", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await nav("Plugins").click();
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "build-notify.zip", mimeType: "application/zip", buffer: example("build-notify") });
+    await chooseZip("build-notify.zip", example("build-notify"));
     await page.getByText("Installed Build notifications 1.0.0.").first().waitFor();
     await page.getByRole("link", { name: "Build notifications" }).click();
     await page.getByRole("link", { name: "Secrets" }).click();
-    await page.getByLabel("New value for WEBHOOK_URL").fill(`${receiver.url}/builds`);
-    await page.getByRole("row").filter({ hasText: "WEBHOOK_URL" }).getByRole("button", { name: "Save" }).click();
-    await page.getByRole("row").filter({ hasText: "WEBHOOK_URL" }).getByText(/^set/).waitFor();
-    await page.getByLabel("New value for WEBHOOK_SIGNING_KEY").fill("whsec_" + Buffer.from("a signing key of 24 bytes").toString("base64"));
-    await page.getByRole("row").filter({ hasText: "WEBHOOK_SIGNING_KEY" }).getByRole("button", { name: "Save" }).click();
-    await page.getByRole("row").filter({ hasText: "WEBHOOK_SIGNING_KEY" }).getByText(/^set/).waitFor();
+    await setSecret("WEBHOOK_URL", `${receiver.url}/builds`);
+    await setSecret("WEBHOOK_SIGNING_KEY", "whsec_" + Buffer.from("a signing key of 24 bytes").toString("base64"));
 
     const sent = await t.request("POST", "/api/events", { json: { type: "build.completed", data: { build_id: "b-42", status: "passed", project_name: "api" } } });
     assert.equal(sent.status, 202);
@@ -369,7 +374,7 @@ describe("admin UI in Chromium", () => {
   test("upgrade and roll back: a newer ZIP upgrades, Roll back asks first and restores the previous version", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await nav("Plugins").click();
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello-1.0.1.zip", mimeType: "application/zip", buffer: example("hello", "1.0.1") });
+    await chooseZip("hello-1.0.1.zip", example("hello", "1.0.1"));
     await page.getByText("Upgraded Hello from 1.0.0 to 1.0.1.").first().waitFor();
     const row = page.getByRole("row").filter({ hasText: "Hello" });
     await row.getByText("1.0.1").waitFor();
@@ -408,7 +413,7 @@ describe("admin UI in Chromium", () => {
 
     // The same version again with other content: the API's 409 is shown, nothing changes.
     await nav("Plugins").click();
-    await page.getByLabel("Plugin ZIP").setInputFiles({ name: "hello-1.0.1-changed.zip", mimeType: "application/zip", buffer: example("hello", "1.0.1", "// changed") });
+    await chooseZip("hello-1.0.1-changed.zip", example("hello", "1.0.1", "// changed"));
     await page.getByRole("alert").filter({ hasText: "was uploaded before with other content" }).waitFor();
   });
 

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import AdmZip from "adm-zip";
-import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
 import { eventually } from "../support/eventually.ts";
 import { expectError, ok } from "../support/http-assert.ts";
-import { EXAMPLES, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { exampleZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { startReceiver, type Received, type Receiver } from "../support/webhook-receiver.ts";
 
 // Every example of plugins-examples/ uploaded to a real platform (HTTP, sandboxes, PGlite) and
@@ -35,7 +33,6 @@ async function install(t: TestTenant, zip: Buffer): Promise<{ id: string; slug: 
 }
 
 /** The example's package as `npm run cli -- plugin pack|deploy` builds it (its test/ folder left out). */
-const example = (name: string) => packFiles(collectPluginFiles(path.join(EXAMPLES, name)));
 
 async function setSecret(t: TestTenant, plugin: string, name: string, value: string): Promise<void> {
   const res = await t.request("PUT", `/api/plugins/${plugin}/secrets/${name}`, { json: { value } });
@@ -75,7 +72,7 @@ function verifySignature(secret: string, r: Received): boolean {
 describe("plugins-examples end to end", () => {
   test("welcome-email: a new user gets a stored welcome mail and email.welcome_sent is published", LIMIT, async () => {
     const t = await app.tenant("welcome");
-    await install(t, example("welcome-email"));
+    await install(t, exampleZip("welcome-email"));
     await ok(await t.request("PUT", "/api/plugins/welcome-email/config", { json: { subject: "Welcome to Acme, {name}", from_name: "Grace at Acme" } }));
 
     const created = await ok(await t.request("POST", "/api/users", { json: { email: "ada@example.com", name: "Ada" } }), 201);
@@ -100,7 +97,7 @@ describe("plugins-examples end to end", () => {
   test("slack-notifier: posts to the (stand-in) Slack webhook, does nothing without the secret, retries a 500", LIMIT, async () => {
     const t = await app.tenant("slack");
     // The example only allows hooks.slack.com; this copy allows the local stand-in instead.
-    const zip = new AdmZip(example("slack-notifier"));
+    const zip = new AdmZip(exampleZip("slack-notifier"));
     const manifest = JSON.parse(zip.readAsText("plugin.json"));
     zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...manifest, http_allowlist: ["127.0.0.1"] })));
     await install(t, zip.toBuffer());
@@ -133,7 +130,7 @@ describe("plugins-examples end to end", () => {
     form.append("path", "docs/handbook.txt");
     form.append("file", new Blob(["Welcome to the team"], { type: "text/plain" }), "handbook.txt");
     await ok(await t.request("POST", "/api/files", { body: form }), 201);
-    await install(t, example("daily-kpi"));
+    await install(t, exampleZip("daily-kpi"));
 
     await expectError(await t.request("GET", "/ext/daily-kpi/latest"), 404, "not_found");
 
@@ -165,7 +162,7 @@ describe("plugins-examples end to end", () => {
 
   test("notes: create, read, list, update, search, stats and delete over /ext, each user seeing only their notes", LIMIT, async () => {
     const t = await app.tenant("notes");
-    await install(t, example("notes"));
+    await install(t, exampleZip("notes"));
     const call = (method: string, path: string, json?: unknown, token?: string) => t.request(method, `/ext/notes${path}`, { json, token });
 
     const a = await ok(await call("POST", "/notes", { title: "Sprint planning", body: "Agenda: demo", tags: ["work", "meeting"] }), 201);
@@ -201,7 +198,7 @@ describe("plugins-examples end to end", () => {
 
   test("audit-log: users, files, subscriptions and plugin events in; entries out, filtered by type, since and limit", LIMIT, async () => {
     const t = await app.tenant("audit");
-    const plugin = await install(t, example("audit-log"));
+    const plugin = await install(t, exampleZip("audit-log"));
     const started = new Date().toISOString();
 
     const user = await ok(await t.request("POST", "/api/users", { json: { email: "ada@example.com", name: "Ada" } }), 201);
@@ -246,7 +243,7 @@ describe("plugins-examples end to end", () => {
 
   test("build-notify: a completed build reaches the receiver as a signed, transformed delivery; a cancelled one is skipped", LIMIT, async () => {
     const t = await app.tenant("builds");
-    await install(t, example("build-notify"));
+    await install(t, exampleZip("build-notify"));
     const key = "whsec_" + randomBytes(24).toString("base64");
     const hookPath = `/ci/${t.slug}`;
     await setSecret(t, "build-notify", "WEBHOOK_URL", receiver.url + hookPath);

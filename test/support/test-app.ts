@@ -14,6 +14,7 @@ import { createServices, type Services } from "../../src/services.ts";
 import { Redis } from "ioredis";
 import { postgresAvailable, redisAvailable, redisUrl, requireOrSkip } from "./services.ts";
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./test-database.ts";
+import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
 import { zipDirectory } from "./zip-builder.ts";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/plugins");
@@ -282,6 +283,11 @@ function token(config: Config, tenant: string, role: Role): string {
 /** Zips a fixture plugin folder (test/fixtures/plugins/<name>) or an example (plugins-examples/<name>). */
 export function fixtureZip(name: string, root = FIXTURES): Buffer {
   return zipDirectory(path.join(root, name));
+}
+
+/** An example plugin packed as `plugin pack` packs it (author tooling and tests left out). */
+export function exampleZip(name: string): Buffer {
+  return packFiles(collectPluginFiles(path.join(EXAMPLES, name)));
 }
 
 /**

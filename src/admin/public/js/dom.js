@@ -172,9 +172,14 @@ export function messageOf(err) {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A failure, announced at once to screen readers. @param {...any} children */
+export function errorPanel(...children) {
+  return h("div", { class: "error-panel", role: "alert" }, children);
+}
+
 /** Shows a failure in place of `into`'s content. @param {Element} into @param {unknown} err */
 export function showError(into, err) {
-  replace(into, h("p", { class: "error-panel", role: "alert" }, messageOf(err)));
+  replace(into, errorPanel(messageOf(err)));
 }
 
 /** The API's problem list (`details: [{path, message}]`), one item per field. @param {unknown} details */

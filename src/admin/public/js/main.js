@@ -3,7 +3,7 @@
 // #/events. Hash routes need no server-side fallback, and a sign-in link's #token=… never
 // reaches a server log or a Referer header.
 import { ApiError, UNAUTHORIZED, api, session } from "./api.js";
-import { confirmDialog, h, messageOf, replace } from "./dom.js";
+import { confirmDialog, errorPanel, h, messageOf, replace } from "./dom.js";
 import { renderEvents } from "./pages/events.js";
 import { renderPlugin } from "./pages/plugin.js";
 import { renderPlugins } from "./pages/plugins.js";
@@ -100,7 +100,7 @@ async function route() {
     await found[1]({ main, params: params.slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))), signal: controller.signal, me, go });
   } catch (err) {
     if (controller.signal.aborted) return;
-    replace(main, h("h1", null, "Something went wrong"), h("p", { class: "error-panel", role: "alert" }, messageOf(err)), h("p", null, h("a", { href: "#/plugins" }, "Back to plugins")));
+    replace(main, h("h1", null, "Something went wrong"), errorPanel(messageOf(err)), h("p", null, h("a", { href: "#/plugins" }, "Back to plugins")));
   }
   if (controller.signal.aborted) return;
   // The new page's heading takes focus, so a screen reader says where the admin has arrived.

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api } from "../api.js";
-import { badge, busy, duration, field, h, json, messageOf, problemList, replace, setFieldError, showError, table, time } from "../dom.js";
+import { badge, busy, duration, errorPanel, field, h, json, messageOf, problemList, replace, setFieldError, showError, table, time } from "../dom.js";
 
 /** #/events: recent events with each hook's outcome, a type filter, and a test event. @param {import("../main.js").Page} page */
 export async function renderEvents({ main, signal }) {
@@ -108,7 +108,7 @@ function testEventForm(sent) {
         setFieldError(type, onType.message);
         type.focus();
       }
-      replace(outcome, h("div", { class: "error-panel", role: "alert" }, h("p", null, messageOf(err)), problemList(details)));
+      replace(outcome, errorPanel(h("p", null, messageOf(err)), problemList(details)));
     }
   }
 

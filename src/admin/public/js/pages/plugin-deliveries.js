@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api, seg } from "../api.js";
-import { announce, badge, busy, duration, field, h, json, messageOf, replace, showError, table, time } from "../dom.js";
+import { announce, badge, busy, duration, errorPanel, field, h, json, messageOf, replace, showError, table, time } from "../dom.js";
 import { pollUntil } from "../poll.js";
 
 const STATUSES = ["", "pending", "delivered", "failed", "skipped"];
@@ -121,7 +121,7 @@ export async function renderDelivery({ plugin, panel, signal }, id) {
       announce(`Replay ${status}.`, status === "delivered" ? "ok" : "error");
     } catch (err) {
       const pending = err instanceof ApiError && err.code === "delivery_pending";
-      replace(result, h("p", { class: "error-panel", role: "alert" }, pending ? "This delivery is still being attempted; replay it once it has finished." : messageOf(err)));
+      replace(result, errorPanel(pending ? "This delivery is still being attempted; replay it once it has finished." : messageOf(err)));
     }
   }
 

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api, seg } from "../api.js";
-import { announce, badge, busy, duration, h, json, messageOf, replace, showError, table, time } from "../dom.js";
+import { announce, badge, busy, duration, errorPanel, h, json, messageOf, replace, showError, table, time } from "../dom.js";
 import { pollUntil } from "../poll.js";
 
 const UNFINISHED = new Set(["queued", "running"]);
@@ -68,7 +68,7 @@ export async function renderJobs({ plugin, panel, signal }) {
       announce(`Job run ${final.status}.`, final.status === "succeeded" ? "ok" : "error");
     } catch (err) {
       const running = err instanceof ApiError && err.code === "job_running";
-      replace(latest, h("p", { class: "error-panel", role: "alert" }, running ? "A run of this job is still going; wait for it to finish." : messageOf(err)));
+      replace(latest, errorPanel(running ? "A run of this job is still going; wait for it to finish." : messageOf(err)));
       return;
     }
     await loadHistory(path, history).catch((err) => showError(history, err));

@@ -1,6 +1,6 @@
 // @ts-check
 import { authHeaders } from "../api.js";
-import { busy, field, h, messageOf, replace, setFieldError, table } from "../dom.js";
+import { busy, errorPanel, field, h, messageOf, replace, setFieldError, table } from "../dom.js";
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -110,7 +110,7 @@ export function renderRoutes({ plugin, panel, tenant }) {
         h("pre", { class: "json", "aria-label": "Response body" }, shown || "(empty body)"),
       );
     } catch (err) {
-      replace(answer, h("p", { class: "error-panel", role: "alert" }, messageOf(err)));
+      replace(answer, errorPanel(messageOf(err)));
     }
   }
 }

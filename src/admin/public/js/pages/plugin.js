@@ -1,6 +1,6 @@
 // @ts-check
 import { api, seg } from "../api.js";
-import { badge, h, json, replace, time } from "../dom.js";
+import { badge, errorPanel, h, json, replace, time } from "../dom.js";
 import { pluginActions } from "./plugin-actions.js";
 import { renderConfig } from "./plugin-config.js";
 import { renderDeliveries, renderDelivery } from "./plugin-deliveries.js";
@@ -47,7 +47,7 @@ export async function renderPlugin({ main, params, signal, go, me }) {
       // After an action the same page shows the plugin as it is now; after uninstall, the list.
       pluginActions(plugin, (p) => go(p ? location.hash : "#/plugins")),
     ),
-    plugin.error ? h("p", { class: "error-panel", role: "alert" }, plugin.error) : null,
+    plugin.error ? errorPanel(plugin.error) : null,
     h(
       "nav",
       { class: "tabs", "aria-label": "Plugin sections" },

@@ -1,6 +1,6 @@
 // @ts-check
 import { api } from "../api.js";
-import { busy, h, messageOf, replace } from "../dom.js";
+import { busy, errorPanel, h, messageOf, replace } from "../dom.js";
 
 /**
  * The sign-in form: an admin token, pasted. The tenant comes from the token.
@@ -60,7 +60,7 @@ export async function renderTenantPicker({ main, choose }) {
   try {
     ({ tenants } = await api("GET", "/api/tenants"));
   } catch (err) {
-    replace(main, h("p", { class: "error-panel", role: "alert" }, messageOf(err)));
+    replace(main, errorPanel(messageOf(err)));
     return;
   }
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "tenant", name: "tenant", required: true }, tenants.map((/** @type {any} */ t) => h("option", { value: t.slug }, `${t.name} (${t.slug})`))));

@@ -1,6 +1,6 @@
 // @ts-check
 import { ApiError, api } from "../api.js";
-import { announce, h, messageOf, problemList, replace } from "../dom.js";
+import { announce, errorPanel, h, messageOf, problemList, replace } from "../dom.js";
 
 /**
  * The upload box: drop a plugin ZIP on it or choose one with the file field (keyboard users
@@ -59,9 +59,7 @@ export function uploadBox({ onInstalled }) {
 
 /** @param {string} name @param {unknown} err */
 function uploadError(name, err) {
-  return h(
-    "div",
-    { class: "error-panel", role: "alert" },
+  return errorPanel(
     h("p", null, h("strong", null, `${name} was not installed: `), messageOf(err)),
     problemList(err instanceof ApiError ? err.details : null),
   );
