@@ -251,6 +251,15 @@ describe("admin UI in Chromium", () => {
     const { config } = (await (await t.request("GET", "/api/plugins/good/config")).json()) as { config: Record<string, unknown> };
     assert.equal(config.max_retries, 7);
 
+    // The overview: what the manifest declares, as installed.
+    await page.getByRole("link", { name: "Overview" }).click();
+    const facts = page.locator("dl.facts");
+    await facts.getByText("daily_cleanup").waitFor();
+    assert.match(await facts.innerText(), /Europe\/Paris/);
+    assert.match(await facts.innerText(), /auth\.user\.created/);
+    await assertAccessible("overview tab");
+    await shoot("14-overview");
+
     await page.goto(`${app.url}/admin/#/plugins`);
     await page.getByRole("link", { name: "Hello" }).click();
     await page.getByRole("link", { name: "Configuration" }).click();

@@ -73,7 +73,7 @@ function renderOverview({ plugin, panel }) {
       row("Version", plugin.version),
       row("Author", plugin.author ?? "—"),
       row("Status", badge(plugin.status)),
-      row("Health", [healthBadge(plugin.health), plugin.health?.checked_at ? h("span", { class: "small muted" }, "checked ", time(plugin.health.checked_at)) : null]),
+      row("Health", [healthBadge(plugin.health), plugin.health?.checked_at ? h("span", { class: "small muted" }, " checked ", time(plugin.health.checked_at)) : null]),
       row("Permissions", permissions(plugin.permissions)),
       row("Events", plugin.events.length ? h("ul", { class: "chips" }, plugin.events.map((/** @type {string} */ e) => h("li", null, h("code", null, e)))) : "none"),
       row("Routes", String(plugin.routes.length)),
