@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import { coldStartBench } from "./cold-start.ts";
 import { eventBench } from "./event-bench.ts";
 import { jobBench } from "./job-bench.ts";
+import { noisyNeighbourBench } from "./noisy-neighbour-bench.ts";
 import { formatReport, goals, machineInfo, type BenchReport } from "./report.ts";
 import { routeBench, type RoutePhase } from "./route-bench.ts";
 import { scaleBench } from "./scale-bench.ts";
@@ -47,6 +48,8 @@ async function main(): Promise<void> {
   const webhooks = await webhookBench(WEBHOOK_EVENTS, s(4));
   progress("scale-out: /ext c=32 on one scaled-mode API process, then split over two");
   const scale = await scaleBench(s(2), s(6));
+  progress("noisy neighbour: tenant B's /ext p50 idle, then while tenant A runs an event storm and a timeout storm");
+  const noisy = await noisyNeighbourBench(s(5), s(8));
 
   const report: BenchReport = {
     startedAt,
@@ -58,7 +61,8 @@ async function main(): Promise<void> {
     jobs,
     webhooks,
     scale,
-    goals: goals(route, coldStart, events, webhooks),
+    noisy,
+    goals: goals(route, coldStart, events, webhooks, noisy),
   };
   process.stdout.write(formatReport(report));
   const out = path.join(import.meta.dirname, "results", quick ? "quick.json" : "latest.json");

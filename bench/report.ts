@@ -5,6 +5,7 @@ import type { WebhookBenchResult } from "./webhook-bench.ts";
 import os from "node:os";
 import type { ColdStartResult, Distribution } from "./cold-start.ts";
 import type { LoadResult } from "./load.ts";
+import type { NoisyNeighbourResult } from "./noisy-neighbour-bench.ts";
 import type { RouteBenchResult, ServerRun } from "./route-bench.ts";
 
 export interface Machine {
@@ -34,6 +35,7 @@ export interface BenchReport {
   jobs: JobBenchResult[];
   webhooks: WebhookBenchResult;
   scale: ScaleBenchResult;
+  noisy: NoisyNeighbourResult;
   goals: Goal[];
 }
 
@@ -53,7 +55,7 @@ export function machineInfo(): Machine {
 }
 
 /** The §8 numbers this run can check, each against its target. */
-export function goals(route: RouteBenchResult, cold: ColdStartResult, events: EventBenchResult[] = [], webhooks?: WebhookBenchResult): Goal[] {
+export function goals(route: RouteBenchResult, cold: ColdStartResult, events: EventBenchResult[] = [], webhooks?: WebhookBenchResult, noisy?: NoisyNeighbourResult): Goal[] {
   const out: Goal[] = [];
   const closed = route.pairs.filter((p) => p.kind === "closed");
   const loaded = closed.reduce((a, b) => (b.concurrency > a.concurrency ? b : a));
@@ -78,6 +80,9 @@ export function goals(route: RouteBenchResult, cold: ColdStartResult, events: Ev
     const v = run.deliveriesPerSecond;
     out.push({ name: `signed webhook deliveries/s (${run.engine})`, target: "≥ 1000", value: v, unit: "/s", pass: v >= 1000 });
   }
+  if (noisy) {
+    out.push({ name: "noisy neighbour: B's /ext p50 under A's storms ÷ idle", target: "≤ 2.0", value: noisy.ratio, unit: "", pass: noisy.ratio <= 2 });
+  }
   return out;
 }
 
@@ -101,6 +106,8 @@ export function formatReport(r: BenchReport): string {
   lines.push("");
   lines.push(...scaleSection(r.scale));
   lines.push("");
+  lines.push(...noisySection(r.noisy));
+  lines.push("");
   lines.push("Goals (DESIGN §8)");
   lines.push(
     ...table(
@@ -122,6 +129,16 @@ function eventSection(events: EventBenchResult[]): string[] {
       : [e.engine, String(e.hookRuns), e.seconds!.toFixed(2), e.hookRunsPerSecond!.toFixed(0), e.publishToHandlerMs!.p50.toFixed(1), e.publishToHandlerMs!.p99.toFixed(1)],
   );
   lines.push(...table(["engine", "hook runs", "seconds", "runs/s", "publish→handler p50 ms", "p99 ms"], rows, 2));
+  return lines;
+}
+
+function noisySection(r: NoisyNeighbourResult): string[] {
+  const lines = ["Noisy neighbour — tenant B: GET /ext/hello/ping, one at a time; tenant A meanwhile: a self-emitting hook fed a root",
+    "event every 500 ms (EVENT_TREE_MAX and TENANT_EMIT_RATE at their defaults) and 4 loops on a route spinning to its 100 ms timeout"];
+  const row = (label: string, l: LoadResult) => [label, l.rps.toFixed(0), l.latencyMs.p50.toFixed(2), l.latencyMs.p99.toFixed(2), String(l.errors)];
+  lines.push(...table(["tenant B", "req/s", "p50 ms", "p99 ms", "errors"], [row("idle", r.idle), row("during A's storms", r.storm)], 1));
+  lines.push(`p50 ratio: ×${r.ratio.toFixed(2)}; A's spin answers by status: ${JSON.stringify(r.noisy.spinAnswers)}; A's root events: ${r.noisy.rootEvents}`);
+  lines.push(`refused: ${JSON.stringify(r.noisy.refused)}`);
   return lines;
 }
 

@@ -32,7 +32,9 @@ export function tempDataDir(): { dir: string; remove(): void } {
 
 /** Starts `node --import tsx <script>` with `env` and waits until it answers HTTP on `port`. */
 export async function startServer(name: string, script: string, port: number, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+  // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits (profile first).
+  const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],

@@ -133,7 +133,9 @@ export interface QueryOptions {
 export interface Db {
   query(table: string, filter?: Filter, options?: QueryOptions): Promise<Document[]>;
   getById(table: string, id: string): Promise<Document | null>;
+  /** Throws `QuotaExceeded` past resources.max_db_documents or resources.max_db_mb (per tenant, over all collections). */
   insert(collection: string, doc: Record<string, unknown>): Promise<Document>;
+  /** Throws `QuotaExceeded` when the merge grows the document past resources.max_db_mb. */
   update(collection: string, id: string, patch: Record<string, unknown>): Promise<Document | null>;
   delete(collection: string, id: string): Promise<boolean>;
 }
@@ -170,7 +172,7 @@ export interface FileInfo {
   updated_at: string;
 }
 
-/** `files.read` for list/read; `files.write` for upload/delete (quota: resources.max_disk_mb). */
+/** `files.read` for list/read; `files.write` for upload/delete (quotas: resources.max_disk_mb and max_files; `QuotaExceeded` past them). */
 export interface Files {
   list(prefix?: string): Promise<FileInfo[]>;
   read(path: string, options?: { encoding?: "utf8" | "base64" }): Promise<(FileInfo & { content: string }) | null>;

@@ -71,7 +71,9 @@ function errorHandler(s: Services): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const http = errorToHttp(err);
     const where = { method: req.method, path: req.path, status: http.status, code: http.body.error.code };
-    if (http.status >= 500) s.logger.error({ ...where, err }, "request failed");
+    // A paused plugin's 503 is a refusal, not a failure: a storm of them must not become a storm
+    // of error logs with stacks (the pause itself is logged once, by the plugin's own log).
+    if (http.status >= 500 && where.code !== "plugin_paused") s.logger.error({ ...where, err }, "request failed");
     else s.logger.info(where, "request refused");
     if (res.headersSent) {
       res.end();

@@ -44,12 +44,33 @@ const EnvSchema = z.object({
   SANDBOX_IDLE_MS: int(5 * 60_000, 1000),
   SANDBOX_MAX_ISOLATES: int(500, 1),
   SANDBOX_GRACE_MS: int(1000, 100),
+  // Calls of one install in flight at once (per host process); more get 429 plugin_busy.
+  SANDBOX_MAX_CALLS_PER_INSTALL: int(64, 1),
+  // After this many timeouts in a row an install's calls are refused (503 plugin_paused) for a
+  // pause that starts here and doubles with each further timeout, up to the maximum.
+  SANDBOX_TIMEOUT_STRIKES: int(3, 1),
+  SANDBOX_TIMEOUT_PAUSE_MS: int(1000, 1),
+  SANDBOX_TIMEOUT_PAUSE_MAX_MS: int(60_000, 1),
+  // What one plugin call may log: lines, and characters of messages + fields. The rest is
+  // dropped and counted in one closing line.
+  LOG_MAX_LINES_PER_CALL: int(200, 1),
+  LOG_MAX_CHARS_PER_CALL: int(256 * 1024, 1024),
   PLUGIN_TIMEOUT_MS: int(5000, 10),
   PLUGIN_JOB_TIMEOUT_MS: int(30_000, 10),
   PLUGIN_MEMORY_MB: int(128, 8),
   PLUGIN_MAX_DISK_MB: int(100, 1),
+  // Quotas where the host pays for what a plugin stores: ctx.db documents and their JSON size
+  // per (tenant, plugin), and ctx.files files per install (next to PLUGIN_MAX_DISK_MB).
+  DB_MAX_DOCUMENTS: int(100_000, 1),
+  DB_MAX_MB: int(100, 1),
+  FILES_MAX_COUNT: int(10_000, 1),
   PLUGIN_RATE_LIMIT_CALLS: int(6000, 1),
   PLUGIN_RATE_LIMIT_PERIOD_S: int(60, 1),
+  // Each job is a schedule every process keeps and a sandbox call per tick, so their number per
+  // manifest is capped, and a schedule may fire at most once a minute unless the operator allows
+  // node-cron's seconds field to repeat (tests of the scheduler do).
+  PLUGIN_MAX_JOBS: int(20, 1),
+  PLUGIN_ALLOW_SECOND_SCHEDULES: bool.default(false),
 
   // Background work: BullMQ key prefix, concurrency, and the outbox sweep that re-enqueues
   // work whose queue entry was lost (crash, Redis restart).
@@ -63,14 +84,35 @@ const EnvSchema = z.object({
   // A chain of emits deeper than this, or more emits than this from one call, is cut.
   EMIT_MAX_DEPTH: int(8, 1),
   EMIT_MAX_PER_CALL: int(100, 1),
+  // Events emitted under one root event (a host or API event, or a route's or job's emit), at
+  // every depth together; and plugin emits per tenant per second. Past either, ctx.emit throws.
+  EVENT_TREE_MAX: int(1000, 1),
+  TENANT_EMIT_RATE: int(200, 1),
+  TENANT_EMIT_PERIOD_S: int(1, 1),
+  // POST /api/events per tenant per second (429 + Retry-After past it).
+  TENANT_EVENT_RATE: int(1000, 1),
   // How often (ms) a background process looks for installs whose health check is due.
   HEALTH_TICK_MS: int(1000, 50),
+  // Retention: history older than this many days is deleted (0 keeps it forever), by a sweep
+  // every RETENTION_SWEEP_MS (0 = off) that deletes at most RETENTION_BATCH_SIZE rows a statement.
+  RETENTION_INVOCATIONS_DAYS: int(14, 0),
+  RETENTION_EVENTS_DAYS: int(30, 0),
+  RETENTION_JOB_RUNS_DAYS: int(30, 0),
+  RETENTION_DELIVERIES_DAYS: int(30, 0),
+  RETENTION_AUDIT_DAYS: int(365, 0),
+  RETENTION_USAGE_DAYS: int(400, 0),
+  RETENTION_SWEEP_MS: int(3_600_000, 0),
+  RETENTION_BATCH_SIZE: int(5000, 1),
 
   // Upload limits (zip bombs, zip slip and friends are refused before anything is inflated).
   UPLOAD_MAX_BYTES: int(5 * 1024 * 1024, 1024),
   UPLOAD_MAX_UNPACKED_BYTES: int(20 * 1024 * 1024, 1024),
   UPLOAD_MAX_ENTRIES: int(500, 1),
   UPLOAD_MAX_RATIO: int(100, 2),
+  // Plugin code (JavaScript, and TypeScript as compiled) is parsed and compiled in every sandbox
+  // process that runs the plugin, under its call's deadline: one module and all of them are capped.
+  UPLOAD_MAX_MODULE_BYTES: int(2 * 1024 * 1024, 1024),
+  UPLOAD_MAX_CODE_BYTES: int(5 * 1024 * 1024, 1024),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -98,12 +140,24 @@ export interface Config {
     idleMs: number;
     maxIsolates: number;
     graceMs: number;
+    maxCallsPerInstall: number;
+    timeouts: { strikes: number; pauseMs: number; maxPauseMs: number };
+    log: { maxLines: number; maxChars: number };
   };
   limits: PlatformLimits;
-  upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number };
+  upload: { maxBytes: number; maxUnpackedBytes: number; maxEntries: number; maxRatio: number; maxModuleBytes: number; maxCodeBytes: number };
   executor: { queuePrefix: string; concurrency: number; sweepMs: number; staleMs: number; scheduleResyncMs: number };
-  emit: { maxDepth: number; maxPerCall: number };
+  /** `tenantRate` emits per `tenantPeriodSeconds` per tenant. */
+  emit: { maxDepth: number; maxPerCall: number; treeMax: number; tenantRate: number; tenantPeriodSeconds: number };
+  /** POST /api/events per tenant per second. */
+  hostEventRate: number;
   health: { tickMs: number };
+  retention: {
+    sweepMs: number;
+    batchSize: number;
+    /** Days kept per kind of history; 0 keeps it forever. */
+    days: { invocations: number; events: number; jobRuns: number; deliveries: number; audit: number; usage: number };
+  };
 }
 
 /** The ceilings a plugin's manifest `resources` may lower but never raise; also the defaults. */
@@ -112,7 +166,16 @@ export interface PlatformLimits {
   jobTimeoutMs: number;
   memoryMb: number;
   maxDiskMb: number;
+  /** ctx.db: documents and MiB of document JSON per (tenant, plugin). */
+  maxDbDocuments: number;
+  maxDbMb: number;
+  /** ctx.files: files per install (bytes are maxDiskMb). */
+  maxFiles: number;
   rateLimit: { calls: number; periodSeconds: number };
+  /** Jobs one manifest may declare. */
+  maxJobs: number;
+  /** Whether a job schedule may fire more often than once a minute (a repeating seconds field). */
+  allowSecondSchedules: boolean;
 }
 
 export class ConfigError extends Error {
@@ -167,6 +230,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleMs: e.SANDBOX_IDLE_MS,
       maxIsolates: e.SANDBOX_MAX_ISOLATES,
       graceMs: e.SANDBOX_GRACE_MS,
+      maxCallsPerInstall: e.SANDBOX_MAX_CALLS_PER_INSTALL,
+      timeouts: { strikes: e.SANDBOX_TIMEOUT_STRIKES, pauseMs: e.SANDBOX_TIMEOUT_PAUSE_MS, maxPauseMs: e.SANDBOX_TIMEOUT_PAUSE_MAX_MS },
+      log: { maxLines: e.LOG_MAX_LINES_PER_CALL, maxChars: e.LOG_MAX_CHARS_PER_CALL },
     },
     limits: limitsOf(e),
     executor: {
@@ -176,8 +242,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       staleMs: e.OUTBOX_STALE_MS,
       scheduleResyncMs: e.SCHEDULE_RESYNC_MS,
     },
-    emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL },
+    emit: { maxDepth: e.EMIT_MAX_DEPTH, maxPerCall: e.EMIT_MAX_PER_CALL, treeMax: e.EVENT_TREE_MAX, tenantRate: e.TENANT_EMIT_RATE, tenantPeriodSeconds: e.TENANT_EMIT_PERIOD_S },
+    hostEventRate: e.TENANT_EVENT_RATE,
     health: { tickMs: e.HEALTH_TICK_MS },
+    retention: {
+      sweepMs: e.RETENTION_SWEEP_MS,
+      batchSize: e.RETENTION_BATCH_SIZE,
+      days: {
+        invocations: e.RETENTION_INVOCATIONS_DAYS,
+        events: e.RETENTION_EVENTS_DAYS,
+        jobRuns: e.RETENTION_JOB_RUNS_DAYS,
+        deliveries: e.RETENTION_DELIVERIES_DAYS,
+        audit: e.RETENTION_AUDIT_DAYS,
+        usage: e.RETENTION_USAGE_DAYS,
+      },
+    },
     upload: uploadOf(e),
   };
 }
@@ -188,12 +267,24 @@ function limitsOf(e: Env): PlatformLimits {
     jobTimeoutMs: e.PLUGIN_JOB_TIMEOUT_MS,
     memoryMb: e.PLUGIN_MEMORY_MB,
     maxDiskMb: e.PLUGIN_MAX_DISK_MB,
+    maxDbDocuments: e.DB_MAX_DOCUMENTS,
+    maxDbMb: e.DB_MAX_MB,
+    maxFiles: e.FILES_MAX_COUNT,
     rateLimit: { calls: e.PLUGIN_RATE_LIMIT_CALLS, periodSeconds: e.PLUGIN_RATE_LIMIT_PERIOD_S },
+    maxJobs: e.PLUGIN_MAX_JOBS,
+    allowSecondSchedules: e.PLUGIN_ALLOW_SECOND_SCHEDULES,
   };
 }
 
 function uploadOf(e: Env): Config["upload"] {
-  return { maxBytes: e.UPLOAD_MAX_BYTES, maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES, maxEntries: e.UPLOAD_MAX_ENTRIES, maxRatio: e.UPLOAD_MAX_RATIO };
+  return {
+    maxBytes: e.UPLOAD_MAX_BYTES,
+    maxUnpackedBytes: e.UPLOAD_MAX_UNPACKED_BYTES,
+    maxEntries: e.UPLOAD_MAX_ENTRIES,
+    maxRatio: e.UPLOAD_MAX_RATIO,
+    maxModuleBytes: e.UPLOAD_MAX_MODULE_BYTES,
+    maxCodeBytes: e.UPLOAD_MAX_CODE_BYTES,
+  };
 }
 
 // `FOO=` in a .env file means "unset", not "empty string".

@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   plugin_disabled: { status: 409, message: "The plugin is disabled" },
   job_running: { status: 409, message: "A run of this job is still running" },
   delivery_pending: { status: 409, message: "The delivery is still being attempted" },
+  dependency_conflict: { status: 409, message: "Enabled plugins depend on this plugin" },
+  dependencies_unmet: { status: 409, message: "The plugin's dependencies are not installed and enabled at a matching version" },
   // 413
   payload_too_large: { status: 413, message: "The upload is too large" },
   // 422
@@ -37,6 +39,7 @@ export const ERROR_CODES = {
   invalid_config: { status: 422, message: "The configuration does not match the manifest" },
   // 429
   rate_limited: { status: 429, message: "Too many calls; retry later" },
+  plugin_busy: { status: 429, message: "The plugin has too many calls in progress; retry later" },
   // 500
   internal: { status: 500, message: "Internal error" },
   plugin_error: { status: 500, message: "The plugin failed to handle the request" },
@@ -44,6 +47,7 @@ export const ERROR_CODES = {
   plugin_out_of_memory: { status: 500, message: "The plugin exceeded its memory limit" },
   // 503
   sandbox_unavailable: { status: 503, message: "The plugin sandbox was restarted; retry" },
+  plugin_paused: { status: 503, message: "The plugin's calls keep timing out; it is paused for a while" },
   // 504
   plugin_timeout: { status: 504, message: "The plugin did not answer in time" },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -23,12 +23,14 @@ import { InvocationRecorder } from "./plugins/invocation-recorder.ts";
 import { HealthMonitor } from "./plugins/health-monitor.ts";
 import { Invoker } from "./plugins/invoker.ts";
 import { UsageCounter } from "./plugins/usage-counter.ts";
+import { RetentionSweeper } from "./retention/retention-sweeper.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import type { CapabilityDeps } from "./capabilities/capability-deps.ts";
 import { PluginCodeStore } from "./plugins/plugin-code.ts";
-import { RateLimiter } from "./plugins/rate-limiter.ts";
+import { RateLimits } from "./limits/rate-limits.ts";
+import { EventBudget } from "./events/event-budget.ts";
 import { SecretStore } from "./plugins/secret-store.ts";
-import { uploadPlugin, type UploadResult } from "./plugins/upload-service.ts";
+import { uploadPlugin, type UploadOptions, type UploadResult } from "./plugins/upload-service.ts";
 import { SandboxPool } from "./sandbox/sandbox-pool.ts";
 import { checkUrl, createEgressAgent, isEgressRefused } from "./net/egress-guard.ts";
 import { DeliveryRunner } from "./webhooks/delivery-runner.ts";
@@ -60,14 +62,15 @@ export interface Services {
   sweeper: OutboxSweeper;
   jobs: JobService;
   schedules: JobScheduler;
-  rateLimiter: RateLimiter;
+  /** Route limits per install, emit and host-event limits per tenant (Redis in scaled mode). */
+  rateLimits: RateLimits;
   files: FileStore;
   usage: UsageCounter;
   metrics: Metrics;
   audit: AuditLog;
   /** Set on SIGTERM: readiness fails and connections are closed after their answer. */
   draining: boolean;
-  upload(tenant: { id: string; slug: string }, bundle: Buffer): Promise<UploadResult>;
+  upload(tenant: { id: string; slug: string }, bundle: Buffer, opts?: UploadOptions): Promise<UploadResult>;
   close(): Promise<void>;
 }
 
@@ -113,9 +116,16 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     llm: config.llm,
     email: config.email,
     db: config.db,
+    limits: config.limits,
   };
   const metrics = new Metrics({ sandbox: () => sandbox.stats(), queueDepth: () => executor.depth() });
-  const invoker = new Invoker({ sandbox, code, secrets, recorder, capabilities, metrics, emitLimits: config.emit });
+  const rateLimits = new RateLimits({ redisUrl: config.redisUrl, prefix: config.executor.queuePrefix, logger });
+  const eventBudget = new EventBudget(
+    { sql: db.sql, limits: rateLimits, onRefused: (reason) => metrics.emitsRefused.inc({ reason }) },
+    { treeMax: config.emit.treeMax, emitRate: config.emit.tenantRate, emitPeriodSeconds: config.emit.tenantPeriodSeconds },
+  );
+  const { maxDepth, maxPerCall } = config.emit;
+  const invoker = new Invoker({ sandbox, code, secrets, recorder, capabilities, metrics, emitLimits: { maxDepth, maxPerCall }, eventBudget });
   // A claim outlasts the longest transform plus the longest send, so it is never taken from a live attempt.
   const deliveryLockMs = config.webhooks.timeoutMs + config.limits.timeoutMs + 5000;
   const events = new EventService(db.sql, executor, logger, executor.engine === "embedded" ? deliveryLockMs : 0);
@@ -150,6 +160,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
       ? new BullmqScheduler({ prisma, installs, logger }, executor.queue)
       : new CronScheduler({ prisma, installs, logger }, onTick);
   let health: HealthMonitor | undefined;
+  let retention: RetentionSweeper | undefined;
   if (role !== "api") {
     await executor.startWorker(async (item) => {
       if (item.kind === "hook") await hookRunner.run(item.id);
@@ -159,8 +170,11 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     });
     await sweeper.start();
     // Health checks are background work too: never in an enqueue-only API process.
-    health = new HealthMonitor({ sql: db.sql, installs, invoker, events, logger }, { tickMs: config.health.tickMs });
+    health = new HealthMonitor({ sql: db.sql, installs, invoker, events, usage, logger }, { tickMs: config.health.tickMs });
     health.start();
+    // So is pruning old history: one background process at a time sweeps (advisory lock).
+    retention = new RetentionSweeper({ sql: db.sql, logger, pruned: metrics.retentionPruned }, config.retention);
+    retention.start();
   }
   // Idempotent: every process puts the schedules in place at boot (BullMQ) or owns them (embedded).
   await schedules.syncAll();
@@ -171,6 +185,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
       : undefined;
   resync?.unref();
   const installService = new InstallService({ prisma, installs, sandbox, invoker, events, logger, schedules, flushLogs: () => recorder.flush() });
+  let closing: Promise<void> | undefined;
   return {
     config,
     logger,
@@ -190,26 +205,55 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     sweeper,
     jobs,
     schedules,
-    rateLimiter: new RateLimiter(),
+    rateLimits,
     files,
     usage,
     metrics,
     draining: false,
     audit: new AuditLog(prisma, logger),
-    upload: (tenant, bundle) =>
-      uploadPlugin({ prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules }, tenant, bundle),
-    async close() {
-      clearInterval(resync);
-      await changes?.close();
-      sweeper.stop();
-      await health?.stop();
-      await schedules.close();
-      await executor.close();
-      await recorder.flush();
-      await usage.close();
-      await sandbox.close();
-      await egress.close();
-      if (!overrides.db) await db.close();
+    upload: (tenant, bundle, opts) =>
+      uploadPlugin(
+        { prisma, sandbox, installs, upload: config.upload, limits: config.limits, invoker, events, logger, schedules, disableDependent: (t, i) => installService.disableInstall(t, i) },
+        tenant,
+        bundle,
+        opts,
+      ),
+    // Once: a second call (SIGTERM twice, a test's cleanup after main's) gets the same promise.
+    close() {
+      closing ??= closeInOrder(logger, [
+        ["schedule resync", () => clearInterval(resync)],
+        ["change bus", () => changes?.close()],
+        ["outbox sweeper", () => sweeper.stop()],
+        ["health monitor", () => health?.stop()],
+        ["retention sweeper", () => retention?.stop()],
+        ["schedules", () => schedules.close()],
+        ["executor", () => executor.close()],
+        ["invocation recorder", () => recorder.flush()],
+        ["usage counters", () => usage.close()],
+        ["sandbox", () => sandbox.close()],
+        ["egress agent", () => egress.close()],
+        ["rate limits", () => rateLimits.close()],
+        ["database", () => (overrides.db ? undefined : db.close())],
+      ]);
+      return closing;
     },
   };
+}
+
+/**
+ * Runs every shutdown step in order, each even when an earlier one failed (a Redis that went away
+ * must not keep the sandbox processes or the database open), logs each failure, then throws them
+ * together.
+ */
+async function closeInOrder(logger: Logger, steps: [name: string, step: () => unknown][]): Promise<void> {
+  const errors: Error[] = [];
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      logger.error({ err, step: name }, "a shutdown step failed; the others still run");
+      errors.push(new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    }
+  }
+  if (errors.length) throw new AggregateError(errors, `shutdown: ${errors.map((e) => e.message).join("; ")}`);
 }

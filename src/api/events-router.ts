@@ -1,4 +1,4 @@
-import express, { Router } from "express";
+import express, { Router, type RequestHandler } from "express";
 import { z } from "zod";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
@@ -18,7 +18,15 @@ export function eventsRouter(s: Services): Router {
   const router = Router();
   router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireRole("admin"), requireTenant);
 
-  router.post("/", express.json({ limit: "512kb" }), async (req, res) => {
+  // The tenant's publish rate is checked before the body is read: a flood costs a counter, not a parse.
+  const limited: RequestHandler = (req, _res, next) => {
+    s.rateLimits.take("host-events", tenantOf(req).id, { points: s.config.hostEventRate, durationSeconds: 1 }).then((wait) => {
+      if (wait === 0) return next();
+      s.metrics.eventsRefused.inc();
+      next(new AppError("rate_limited", `This tenant may publish at most ${s.config.hostEventRate} events per second`, null, { headers: { "Retry-After": String(wait) } }));
+    }, next);
+  };
+  router.post("/", limited, express.json({ limit: "512kb" }), async (req, res) => {
     const parsed = Publish.safeParse(req.body);
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"type": "build.completed", "data": {…}}', zodDetails(parsed.error));
     const published = await s.events.publish(tenantOf(req), { type: parsed.data.type, data: parsed.data.data ?? {}, source: "api" });

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from "express";
 import { authenticate } from "../auth/authenticate.ts";
-import { AppError } from "../errors.ts";
-import { isPluginHttpError, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer } from "../plugins/route-answer.ts";
+import { AppError, errorToHttp } from "../errors.ts";
+import { isPluginHttpError, RefusedAnswer, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer, type RouteMount } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
 
 // Request headers the plugin never sees: credentials of the caller.
@@ -35,8 +35,16 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
   }
   // The raw path, split before decoding, so "a%2Fb" stays one segment and "%25" decodes once.
   const segments = req.path.split("/").filter((x) => x !== "");
-  const rawSegments = segments.slice(segments[0] === "t" ? 4 : 2);
+  const viaTenantPath = segments[0] === "t";
+  const rawSegments = segments.slice(viaTenantPath ? 4 : 2);
   const path = "/" + rawSegments.join("/");
+  // The caller's mount, which the plugin's redirects must stay under (kept raw, trailing slash included).
+  const mount: RouteMount = {
+    slug,
+    tenant: tenant.slug,
+    prefix: viaTenantPath ? `/t/${tenant.slug}/ext/${slug}` : `/ext/${slug}`,
+    path: "/" + req.path.split("/").slice(viaTenantPath ? 5 : 3).join("/"),
+  };
   const found = install.routes.match(req.method, rawSegments);
   if (!found) throw new AppError("route_not_found", `Plugin "${slug}" has no route ${path}`);
   if ("methodNotAllowed" in found) {
@@ -50,7 +58,7 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
     if (route.auth === "admin" && caller.role !== "admin" && caller.role !== "platform_admin") throw new AppError("forbidden");
   }
   const limit = install.version.manifest.resources.rate_limit;
-  const wait = s.rateLimiter.take(install.id, limit.calls, limit.period_seconds);
+  const wait = await s.rateLimits.take("route", install.id, { points: limit.calls, durationSeconds: limit.period_seconds });
   if (wait > 0) {
     throw new AppError("rate_limited", `Plugin "${slug}" allows ${limit.calls} calls per ${limit.period_seconds} s`, null, {
       headers: { "Retry-After": String(wait) },
@@ -64,6 +72,9 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
     headers: visibleHeaders(req),
     body: requestBody(req),
   };
+  // Every call that reached the plugin is counted per install and day by the status it answered
+  // (usage_counters `route.<status>`): most leave no invocation row (see Invoker).
+  const answered = (status: number) => s.usage.add(install.tenantId, install.id, `route.${status}`);
   try {
     const result = await s.invoker.invoke(install, {
       kind: "route",
@@ -72,12 +83,20 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
       args: [request],
       userId: caller.role === "anonymous" ? null : caller.userId,
     });
-    const answer = routeAnswer(result);
+    const answer = routeAnswer(result, mount);
+    answered(answer.status);
     res.status(answer.status).set(answer.headers).set(ROUTE_ANSWER_HEADERS).json(answer.body);
   } catch (err) {
+    if (err instanceof RefusedAnswer) {
+      s.recorder.log(install.id, { level: "error", message: `route ${req.method} ${route.path} answer refused: ${err.reason}`, fields: null, at: new Date().toISOString() });
+    }
     // The plugin's HttpError is its answer; other failures go to the error middleware (logged).
-    if (!isPluginHttpError(err)) throw err;
+    if (!isPluginHttpError(err)) {
+      answered(errorToHttp(err).status);
+      throw err;
+    }
     const answer = routeErrorAnswer(err);
+    answered(answer.status);
     res.status(answer.status).set(ROUTE_ANSWER_HEADERS).json(answer.body);
   }
 }

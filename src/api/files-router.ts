@@ -2,12 +2,17 @@ import { Router } from "express";
 import multer from "multer";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
+import type { Published } from "../events/event-service.ts";
 import type { Services } from "../services.ts";
 import { tenantOf } from "./plugins-router.ts";
 
 const MAX_FILE_BYTES = 25 * 1024 * 1024;
 
-/** The host's tenant files: upload raises files.uploaded, delete files.deleted. Members may read. */
+/**
+ * The host's tenant files: upload raises files.uploaded, delete files.deleted. Members may read.
+ * The file's row and its event commit in one transaction (or neither does); the work is handed to
+ * the executor after the commit.
+ */
 export function filesRouter(s: Services): Router {
   const router = Router();
   router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireTenant);
@@ -26,9 +31,14 @@ export function filesRouter(s: Services): Router {
       if (!req.file) throw new AppError("missing_file", "Send the file in the multipart field `file`");
       const tenant = tenantOf(req);
       const logical = typeof req.body?.path === "string" && req.body.path ? req.body.path : req.file.originalname;
-      const { file, created } = await s.files.put(tenant.id, logical, req.file.buffer, req.file.mimetype || "application/octet-stream");
-      const published = await s.events.publish(tenant, { type: "files.uploaded", data: { file, replaced: !created }, source: "host" });
-      res.status(created ? 201 : 200).json({ file, event: { id: published.event.id } });
+      let event: { published: Published; handOff(): Promise<void> } | undefined;
+      const { file, created } = await s.files.put(tenant.id, logical, req.file.buffer, req.file.mimetype || "application/octet-stream", {
+        inTransaction: async (tx, written) => {
+          event = await s.events.publishWithin(tx, tenant, { type: "files.uploaded", data: { file: written.file, replaced: !written.created }, source: "host" });
+        },
+      });
+      await event!.handOff();
+      res.status(created ? 201 : 200).json({ file, event: { id: event!.published.event.id } });
     },
   );
   router.get("/", requireRole("admin", "member"), async (req, res) => {
@@ -48,9 +58,14 @@ export function filesRouter(s: Services): Router {
   });
   router.delete("/:id", requireRole("admin"), async (req, res) => {
     const tenant = tenantOf(req);
-    const file = await s.files.delete(tenant.id, String(req.params.id));
-    const published = await s.events.publish(tenant, { type: "files.deleted", data: { file }, source: "host" });
-    res.json({ file, event: { id: published.event.id } });
+    let event: { published: Published; handOff(): Promise<void> } | undefined;
+    const file = await s.files.delete(tenant.id, String(req.params.id), {
+      inTransaction: async (tx, removed) => {
+        event = await s.events.publishWithin(tx, tenant, { type: "files.deleted", data: { file: removed }, source: "host" });
+      },
+    });
+    await event!.handOff();
+    res.json({ file, event: { id: event!.published.event.id } });
   });
   return router;
 }

@@ -40,6 +40,12 @@ function extend(base: JsonSchema, more: Record<string, JsonSchema>): JsonSchema 
   return { ...base, required: [...b.required, ...Object.keys(more)], properties: { ...b.properties, ...more } };
 }
 
+// Manifests stored before these quotas existed lack them; the platform maximum is their limit.
+const laterQuota: JsonSchema = { ...int, description: "Absent for a version uploaded before this quota existed (the platform maximum applies)." };
+
+/** One storage quota of an install: what it uses now and its limit. */
+const quota = (what: string): JsonSchema => ({ ...object({ used: int, limit: int }), description: what });
+
 /** A `{next_before}` page: the cursor of the next page, null on the last one. */
 const nextBefore = (what: string, also = ""): JsonSchema => ({ type: ["string", "null"], description: `Pass as \`before\` for the next page (${what}); null on the last page${also}.` });
 
@@ -140,8 +146,11 @@ export function responseSchemas(): Record<string, JsonSchema> {
         job_timeout_ms: int,
         memory_mb: int,
         max_disk_mb: int,
+        max_files: laterQuota,
+        max_db_documents: laterQuota,
+        max_db_mb: laterQuota,
         rate_limit: object({ calls: int, period_seconds: int }),
-      }),
+      }, ["max_files", "max_db_documents", "max_db_mb"]),
       health: {
         ...orNull(object({ status: oneOfStrings(HEALTH_STATUSES), checked_at: timeOrNull, detail: anyValue })),
         description: "The last health check; null before the first (or when health checks are off).",
@@ -224,7 +233,7 @@ export const bodies = {
   ready: object({
     status: oneOfStrings(["ready", "not_ready"]),
     checks: { type: "object", additionalProperties: str, description: "database, sandbox (and shutdown while draining): ok, or what is wrong." },
-    sandbox: object({ processes: int, restarts: int, retired: int, isolates: int, evicted: int }),
+    sandbox: object({ processes: int, restarts: int, retired: int, isolates: int, evicted: int, paused: int, busy: int }),
   }),
   me: object({
     role: oneOfStrings(ROLES),
@@ -251,7 +260,14 @@ export const bodies = {
   deliveries: object({ deliveries: array(ref("Delivery")), next_before: nextBefore("a created_at time") }),
   deliveryWithAttempts: object({ delivery: ref("DeliveryWithPayload"), attempts: array(ref("DeliveryAttempt")) }),
   delivery: object({ delivery: ref("Delivery") }),
-  usage: object({ usage: array(ref("UsageRow")), totals: { type: "object", additionalProperties: { type: "number" } } }),
+  usage: object({
+    usage: array(ref("UsageRow")),
+    totals: { type: "object", additionalProperties: { type: "number" } },
+    quotas: {
+      ...object({ db_documents: quota("ctx.db documents (max_db_documents)"), db_bytes: quota("bytes of their JSON (max_db_mb)"), files: quota("ctx.files files (max_files)"), file_bytes: quota("bytes of those files (max_disk_mb)") }),
+      description: "The storage quotas now: what the plugin uses and what its manifest (or the platform maximum) allows.",
+    },
+  }),
   emails: object({ emails: array(ref("Email")), next_before: nextBefore("a created_at time") }),
   email: object({ email: ref("EmailWithBody") }),
   testEventQueued: object({ event: object({ id: uuid }), hooks: { ...int, description: "Hook runs queued." }, webhooks: { ...int, description: "Webhook deliveries queued." } }),

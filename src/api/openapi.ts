@@ -2,7 +2,7 @@
 // the routers' own zod schemas converted with z.toJSONSchema, so the document cannot drift from
 // what the API validates; responses are the JSON Schemas of openapi-responses.ts. Routers that
 // read a query parameter without a zod schema (limit/before/after on logs, limit/before on job
-// runs and events, purge, prefix, wait) are described here by hand. test/api/openapi.test.ts
+// runs and events, purge, cascade, prefix, wait) are described here by hand. test/api/openapi.test.ts
 // checks that every route the app mounts is here (and nothing else), and that real answers
 // validate against it.
 
@@ -197,6 +197,11 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
     ]),
   );
   const pageLimit = (max: number, dflt: number) => ({ type: "integer", minimum: 1, maximum: max, default: dflt });
+  const cascade = query(
+    "cascade",
+    { type: "boolean", default: false },
+    "true: first disable the enabled plugins that depend on this one (and theirs), each recorded in the audit log, instead of answering 409 `dependency_conflict`; true or false, anything else is refused (400).",
+  );
 
   return {
     "/healthz": {
@@ -258,7 +263,8 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "plugins",
         access: "admin",
         summary: "Install or upgrade a plugin",
-        description: "201 for a new install; 200 with `previous_version` for a higher version; 409 for the same or a lower one; 422 lists every problem of the package in `details`.",
+        description: "201 for a new install; 200 with `previous_version` for a higher version; 409 for the same or a lower one, or `dependency_conflict` for an upgrade out of the range an enabled plugin requires; 422 lists every problem of the package in `details` (including dependencies missing, disabled or out of range).",
+        query: [cascade],
         multipart: {
           schema: object({ file: { type: "string", contentMediaType: "application/zip", description: "The plugin ZIP (plugin.json + code), at most the configured upload size." } }),
           encoding: { file: { contentType: "application/zip, application/octet-stream" } },
@@ -289,9 +295,9 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         access: "admin",
         summary: "Uninstall",
         description: "Deletes the install with its versions, secrets, config and logs; `purge=true` also the plugin's ctx.db data.",
-        query: [query("purge", { type: "boolean", default: false }, "true or false; anything else is refused (400).")],
+        query: [query("purge", { type: "boolean", default: false }, "true or false; anything else is refused (400)."), cascade],
         answers: { 204: noBody("Uninstalled.") },
-        errors: [400],
+        errors: [400, 409],
       },
     },
     "/api/plugins/{id}/enable": {
@@ -300,12 +306,22 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "plugins",
         access: "admin",
         summary: "Enable",
-        description: "The answer's `status` is `failed` (with `error`) when the plugin's onEnable threw.",
+        description: "The answer's `status` is `failed` (with `error`) when the plugin's onEnable threw. 409 `dependencies_unmet` while a plugin it depends on is missing, not enabled or out of range.",
         answers: { 200: json("The install.", bodies.plugin) },
+        errors: [409],
       },
     },
     "/api/plugins/{id}/disable": {
-      post: { operationId: "disablePlugin", tag: "plugins", access: "admin", summary: "Disable", answers: { 200: json("The install.", bodies.plugin) } },
+      post: {
+        operationId: "disablePlugin",
+        tag: "plugins",
+        access: "admin",
+        summary: "Disable",
+        description: "409 `dependency_conflict` (the dependents in `details.dependents`) while enabled plugins depend on it, unless `cascade=true`.",
+        query: [cascade],
+        answers: { 200: json("The install.", bodies.plugin) },
+        errors: [400, 409],
+      },
     },
     "/api/plugins/{id}/rollback": {
       post: {
@@ -313,8 +329,10 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "plugins",
         access: "admin",
         summary: "Back to the previous version",
+        description: "409 `dependency_conflict` when an enabled plugin's range does not accept the previous version (unless `cascade=true`), `dependencies_unmet` when this plugin is enabled and the previous version requires what is not there.",
+        query: [cascade],
         answers: { 200: json("The install, at its previous version.", bodies.rolledBack) },
-        errors: [409],
+        errors: [400, 409],
       },
     },
     "/api/plugins/{id}/config": {
@@ -415,9 +433,9 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         operationId: "getUsage",
         tag: "usage",
         access: "admin",
-        summary: "ctx calls by method and outcome, and LLM tokens, per day",
+        summary: "ctx calls by method and outcome, and LLM tokens, per day; storage quotas now",
         queryFrom: UsageQuery,
-        answers: { 200: json("Counters, newest day first, and their totals.", bodies.usage) },
+        answers: { 200: json("Counters, newest day first, and their totals; `quotas`: each storage quota's `used` and `limit`.", bodies.usage) },
         errors: [400],
       },
     },
@@ -551,7 +569,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       { name: "logs", description: "console.* and ctx.log lines." },
       { name: "jobs", description: "Cron jobs: schedules, run-now and run history." },
       { name: "deliveries", description: "Outgoing webhook deliveries and replay." },
-      { name: "usage", description: "ctx calls and LLM tokens per day." },
+      { name: "usage", description: "ctx calls, route calls and LLM tokens per day, and the storage quotas." },
       { name: "emails", description: "Mail plugins sent or kept." },
       { name: "events", description: "Events and each hook's outcome." },
       { name: "users", description: "The host's users." },

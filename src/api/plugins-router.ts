@@ -2,6 +2,7 @@ import express, { Router, type Request } from "express";
 import multer from "multer";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
+import type { CascadeDisabled, CascadeOptions } from "../plugins/dependency-guard.ts";
 import { pluginView } from "../plugins/plugin-view.ts";
 import type { Services } from "../services.ts";
 import { audit } from "./audit-actor.ts";
@@ -24,7 +25,7 @@ export function pluginsRouter(s: Services): Router {
   });
   router.post("/upload", (req, res, next) => upload.single("file")(req, res, (err?: unknown) => next(multerError(err))), async (req, res) => {
     if (!req.file) throw new AppError("missing_file");
-    const result = await s.upload(tenantOf(req), req.file.buffer);
+    const result = await s.upload(tenantOf(req), req.file.buffer, cascadeOf(req));
     s.logger.info({ tenant: tenantOf(req).slug, plugin: result.install.slug, version: result.install.version.version, created: result.created }, "plugin uploaded");
     const version = result.install.version.version;
     await audit(req, s, result.created
@@ -49,20 +50,19 @@ export function pluginsRouter(s: Services): Router {
     res.json({ plugin: pluginView(install) });
   });
   router.post("/:id/disable", async (req, res) => {
-    const install = await s.installService.setStatus(tenantOf(req), String(req.params.id), "disabled");
+    const install = await s.installService.setStatus(tenantOf(req), String(req.params.id), "disabled", cascadeOf(req));
     await audit(req, s, { action: "plugin.disabled", install, details: { version: install.version.version } });
     res.json({ plugin: pluginView(install) });
   });
   router.post("/:id/rollback", async (req, res) => {
-    const { install, from } = await s.installService.rollback(tenantOf(req), String(req.params.id));
+    const { install, from } = await s.installService.rollback(tenantOf(req), String(req.params.id), cascadeOf(req));
     await audit(req, s, { action: "plugin.rolled_back", install, details: { from, to: install.version.version } });
     res.json({ plugin: pluginView(install), rolled_back_from: from });
   });
   router.delete("/:id", async (req, res) => {
-    const purge = req.query.purge;
-    if (purge !== undefined && purge !== "true" && purge !== "false") throw new AppError("invalid_request", "purge must be true or false");
-    const removed = await s.installService.uninstall(tenantOf(req), String(req.params.id), { purge: purge === "true" });
-    await audit(req, s, { action: "plugin.uninstalled", install: removed, details: { version: removed.version.version, purge: purge === "true" } });
+    const purge = flag(req, "purge");
+    const removed = await s.installService.uninstall(tenantOf(req), String(req.params.id), { purge, ...cascadeOf(req) });
+    await audit(req, s, { action: "plugin.uninstalled", install: removed, details: { version: removed.version.version, purge } });
     res.status(204).end();
   });
   router.get("/:id/config", async (req, res) => {
@@ -80,6 +80,24 @@ export function pluginsRouter(s: Services): Router {
     res.json({ config: install.config });
   });
   router.get("/:id/logs", pluginLogsHandler(s));
+
+  // `?cascade=true` on disable, uninstall, rollback and upload: enabled plugins that depend on the
+  // one changed are disabled first (dependents of dependents too), each audited with its reason,
+  // as it happens, so the entries stay even if the change itself then fails.
+  function cascadeOf(req: Request): CascadeOptions {
+    const cascade = flag(req, "cascade");
+    return {
+      cascade,
+      onDisabled: async (d: CascadeDisabled) => {
+        s.logger.info({ tenant: tenantOf(req).slug, plugin: d.install.slug, cause: d.cause }, "dependent plugin disabled by cascade");
+        await audit(req, s, {
+          action: "plugin.disabled",
+          install: d.install,
+          details: { version: d.install.version.version, cascade_from: d.cause, requires: d.requires, range: d.range, reason: d.reason },
+        });
+      },
+    };
+  }
   router.use("/:id/secrets", secretsRouter(s));
   router.use("/:id/jobs", jobsRouter(s));
   router.use("/:id/deliveries", deliveriesRouter(s));
@@ -90,6 +108,14 @@ export function pluginsRouter(s: Services): Router {
 
 export function tenantOf(req: Request): { id: string; slug: string; name: string } {
   return req.auth!.tenant!;
+}
+
+/** A true/false query parameter (absent: false); anything else is a 400. */
+function flag(req: Request, name: string): boolean {
+  const value = req.query[name];
+  if (value === undefined) return false;
+  if (value !== "true" && value !== "false") throw new AppError("invalid_request", `${name} must be true or false`);
+  return value === "true";
 }
 
 // multer's own errors carry codes like LIMIT_FILE_SIZE; turn them into the registry's.

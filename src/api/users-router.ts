@@ -16,7 +16,14 @@ export const UserPatch = NewUser.partial().refine((v) => Object.keys(v).length >
 type UserRow = { id: string; email: string; name: string | null; data: unknown; createdAt: Date; updatedAt: Date };
 const view = (u: UserRow) => ({ id: u.id, email: u.email, name: u.name, data: u.data, created_at: u.createdAt.toISOString(), updated_at: u.updatedAt.toISOString() });
 
-/** The host's users: each change raises auth.user.created|updated|deleted with the user. */
+// A host change and its event are one transaction; waiting for PGlite's single connection counts.
+const TX_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
+
+/**
+ * The host's users: each change raises auth.user.created|updated|deleted with the user. The row and
+ * the event commit together (or neither does), so a hook never misses a committed change and a
+ * refused event leaves no change behind; the work is handed to the executor after the commit.
+ */
 export function usersRouter(s: Services): Router {
   const router = Router();
   const prisma = s.db.prisma;
@@ -36,8 +43,13 @@ export function usersRouter(s: Services): Router {
     const parsed = NewUser.safeParse(req.body);
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"email", "name"?, "data"?}', zodDetails(parsed.error));
     const tenant = tenantOf(req);
-    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: parsed.data.email, name: parsed.data.name ?? null, data: (parsed.data.data ?? {}) as object } }).catch(conflict);
-    const published = await s.events.publish(tenant, { type: "auth.user.created", data: { user: view(user) }, source: "host" });
+    const { user, published, handOff } = await prisma
+      .$transaction(async (tx) => {
+        const user = await tx.user.create({ data: { tenantId: tenant.id, email: parsed.data.email, name: parsed.data.name ?? null, data: (parsed.data.data ?? {}) as object } });
+        return { user, ...(await s.events.publishWithin(tx, tenant, { type: "auth.user.created", data: { user: view(user) }, source: "host" })) };
+      }, TX_OPTIONS)
+      .catch(conflict);
+    await handOff();
     res.status(201).json({ user: view(user), event: { id: published.event.id, hooks: published.hookRuns.length } });
   });
   router.get("/", requireRole("admin", "member"), async (req, res) => {
@@ -53,15 +65,24 @@ export function usersRouter(s: Services): Router {
     const tenant = tenantOf(req);
     const before = await find(tenant.id, String(req.params.id));
     const { data, ...rest } = parsed.data;
-    const user = await prisma.user.update({ where: { id: before.id }, data: { ...rest, ...(data ? { data: data as object } : {}) } }).catch(conflict);
-    const published = await s.events.publish(tenant, { type: "auth.user.updated", data: { user: view(user), changes: Object.keys(parsed.data) }, source: "host" });
+    const { user, published, handOff } = await prisma
+      .$transaction(async (tx) => {
+        const user = await tx.user.update({ where: { id: before.id }, data: { ...rest, ...(data ? { data: data as object } : {}) } });
+        const event = { type: "auth.user.updated", data: { user: view(user), changes: Object.keys(parsed.data) }, source: "host" };
+        return { user, ...(await s.events.publishWithin(tx, tenant, event)) };
+      }, TX_OPTIONS)
+      .catch(conflict);
+    await handOff();
     res.json({ user: view(user), event: { id: published.event.id, hooks: published.hookRuns.length } });
   });
   router.delete("/:id", requireRole("admin"), async (req, res) => {
     const tenant = tenantOf(req);
     const user = await find(tenant.id, String(req.params.id));
-    await prisma.user.delete({ where: { id: user.id } });
-    const published = await s.events.publish(tenant, { type: "auth.user.deleted", data: { user: view(user) }, source: "host" });
+    const { published, handOff } = await prisma.$transaction(async (tx) => {
+      await tx.user.delete({ where: { id: user.id } });
+      return s.events.publishWithin(tx, tenant, { type: "auth.user.deleted", data: { user: view(user) }, source: "host" });
+    }, TX_OPTIONS);
+    await handOff();
     res.json({ user: view(user), event: { id: published.event.id, hooks: published.hookRuns.length } });
   });
   return router;

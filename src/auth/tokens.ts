@@ -14,6 +14,13 @@ export interface Claims {
 
 const DEFAULT_EXPIRES_IN = "30d";
 
+/**
+ * The longest a token may live (exp − iat). Tokens cannot be revoked one by one (only by
+ * rotating JWT_SECRET), so every token must expire, and not in years.
+ */
+export const MAX_TOKEN_LIFETIME_DAYS = 90;
+const MAX_LIFETIME_SECONDS = MAX_TOKEN_LIFETIME_DAYS * 24 * 3600;
+
 // A real token is a few hundred bytes; refusing huge ones keeps the HMAC and JSON parse cheap.
 const MAX_TOKEN_LENGTH = 8192;
 
@@ -40,10 +47,16 @@ export function signToken(claims: Claims, secret: string, opts: { expiresIn?: st
   const expiresIn = checkExpiresIn(opts.expiresIn ?? DEFAULT_EXPIRES_IN);
   const { sub, tenant, role } = parsed.data;
   const payload = tenant === undefined ? { sub, role } : { sub, tenant, role };
-  return jwt.sign(payload, secret, {
+  const token = jwt.sign(payload, secret, {
     algorithm: "HS256",
     expiresIn: expiresIn as jwt.SignOptions["expiresIn"],
   });
+  // jsonwebtoken turned the span into exp; refusing here beats minting a token every server refuses.
+  const { iat, exp } = jwt.decode(token) as jwt.JwtPayload;
+  if (exp! - iat! > MAX_LIFETIME_SECONDS) {
+    throw new Error(`expiresIn "${expiresIn}" is longer than the ${MAX_TOKEN_LIFETIME_DAYS} days a token may live`);
+  }
+  return token;
 }
 
 /**
@@ -67,8 +80,26 @@ export function verifyToken(token: string, secret: string): Claims {
   }
   const parsed = ClaimsSchema.safeParse(payload);
   if (!parsed.success) throw new AppError("invalid_token");
+  const lifetime = lifetimeProblem(payload as jwt.JwtPayload);
+  if (lifetime) throw new AppError("invalid_token", lifetime);
   const { sub, tenant, role } = parsed.data;
   return tenant === undefined ? { sub, role } : { sub, tenant, role };
+}
+
+// jsonwebtoken checks `exp` only when a token has one, so a token signed without it (by hand, or
+// by another tool holding the secret) would be valid until the secret changes. The lifetime is
+// counted from `iat`, or from now when it is missing or in the future, so no claim stretches it.
+function lifetimeProblem(payload: jwt.JwtPayload): string | undefined {
+  const { exp, iat } = payload;
+  if (typeof exp !== "number" || !Number.isFinite(exp)) {
+    return "The token has no expiry (exp claim); tokens must expire: mint one with npm run cli -- token";
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const issued = typeof iat === "number" && Number.isFinite(iat) ? Math.min(iat, now) : now;
+  if (exp - issued > MAX_LIFETIME_SECONDS) {
+    return `The token lives longer than the ${MAX_TOKEN_LIFETIME_DAYS} days a token may; mint a new one`;
+  }
+  return undefined;
 }
 
 // Given a string, jsonwebtoken first tries to parse it as a public key, which fails slowly

@@ -24,6 +24,11 @@ export interface CallScope {
     maxPerCall: number;
     /** Emits made so far by this call. */
     count: number;
+    /**
+     * Takes one emit from the tenant's and the chain's budget (EventBudget); throws the refusal
+     * the plugin sees. Absent where no budget applies (the author test kit).
+     */
+    budget?: () => Promise<void>;
     publish(type: string, data: unknown, depth: number): Promise<{ event: { id: string }; hookRuns: unknown[] }>;
   };
 }

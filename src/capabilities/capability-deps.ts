@@ -1,4 +1,5 @@
 import type { Dispatcher } from "undici";
+import type { PlatformLimits } from "../config.ts";
 import type { SqlExec } from "../db/database.ts";
 import type { FileStore } from "../files/file-store.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
@@ -20,4 +21,6 @@ export interface CapabilityDeps {
   llm: { baseUrl?: string; apiKey?: string; model?: string; timeoutMs: number };
   email: { smtpUrl?: string; from: string };
   db: { maxDocumentBytes: number; maxQueryLimit: number };
+  /** The platform maxima: quotas fall back to them for manifests stored before a limit existed. */
+  limits: PlatformLimits;
 }

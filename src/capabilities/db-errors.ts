@@ -38,18 +38,26 @@ export class DatabaseError extends CapabilityError {
 interface PgError {
   code?: unknown;
   constraint?: unknown;
+  /** Statements run through Prisma (the quota-locked writes) come back wrapped (P2010). */
+  meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; constraint?: { index?: unknown } } } };
 }
 
-/** The SQLSTATE of a pg/PGlite error, if it is one. */
+/** The SQLSTATE of a pg/PGlite error, raw or wrapped by Prisma, if it is one. */
 export function sqlState(err: unknown): string | undefined {
-  const code = (err as PgError | null)?.code;
+  const e = err as PgError | null;
+  const code = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.code;
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
-/** The constraint (for us: index) a pg/PGlite error names. */
+/** The constraint (for us: index) a pg/PGlite error names, raw or wrapped by Prisma. */
 export function constraintOf(err: unknown): string | undefined {
-  const c = (err as PgError | null)?.constraint;
-  return typeof c === "string" ? c : undefined;
+  const e = err as PgError | null;
+  if (typeof e?.constraint === "string") return e.constraint;
+  const cause = e?.meta?.driverAdapterError?.cause;
+  if (typeof cause?.constraint?.index === "string") return cause.constraint.index;
+  // why: PGlite's Prisma adapter names the index's columns, not the index; the server's message names it.
+  const named = typeof cause?.originalMessage === "string" ? /unique constraint "([^"]+)"/.exec(cause.originalMessage) : null;
+  return named?.[1];
 }
 
 /**

@@ -4,6 +4,7 @@ import { InvalidArgument } from "./capability-error.ts";
 import { declaredIndexes } from "./db-collections.ts";
 import { documentData } from "./db-documents.ts";
 import { constraintOf, DocumentTooLarge, DuplicateKey, sqlState, toCapabilityError } from "./db-errors.ts";
+import { checkBytes, checkInsertQuota, withDbWriteLock, type LockedQuery } from "./db-quota.ts";
 import { filterConditions, queryOptions } from "./db-filter.ts";
 import { Params } from "./db-sql.ts";
 import { resolveSource, type Source } from "./db-tables.ts";
@@ -52,15 +53,25 @@ export async function dbInsert(scope: CallScope, args: unknown[]): Promise<unkno
   const source = resolveSource(method, table, "write");
   const max = scope.deps.db.maxDocumentBytes;
   const json = JSON.stringify(documentData(method, doc, "document", max));
-  const p = new Params();
-  // The size is checked in the statement, on the text the database stores.
-  const [row] = await run<Row>(scope, method, source, p, (
-    `INSERT INTO plugin_documents (id, tenant_id, plugin, collection, data)` +
-    ` SELECT ${p.add(randomUUID())}::uuid, ${p.add(scope.tenantId)}::uuid, ${p.add(scope.pluginSlug)}, ${p.add(source.name)}, v.doc` +
-    ` FROM (SELECT ${p.add(json)}::jsonb AS doc) v WHERE octet_length(v.doc::text) <= ${p.add(max)}` +
-    ` RETURNING id, data, created_at, updated_at`
-  ));
-  if (!row) throw new DocumentTooLarge(method, (await storedSize(scope, "SELECT octet_length($1::jsonb::text) AS size", [json]))!, max);
+  const row = await locked(scope, method, source, async (query) => {
+    // The size is measured on the text the database stores, in the same statement as the usage.
+    const [usage] = await query<{ documents: number | string; bytes: number | string; size: number | string }>(
+      "SELECT count(*) AS documents, coalesce(sum(size), 0) AS bytes, octet_length($3::jsonb::text) AS size" +
+        " FROM plugin_documents WHERE tenant_id = $1::uuid AND plugin = $2",
+      [scope.tenantId, scope.pluginSlug, json],
+    );
+    const size = Number(usage.size);
+    if (size > max) throw new DocumentTooLarge(method, size, max);
+    checkInsertQuota(scope, method, { documents: Number(usage.documents), bytes: Number(usage.bytes) }, size);
+    const p = new Params();
+    const [inserted] = await query<Row>(
+      `INSERT INTO plugin_documents (id, tenant_id, plugin, collection, data, size)` +
+        ` VALUES (${p.add(randomUUID())}::uuid, ${p.add(scope.tenantId)}::uuid, ${p.add(scope.pluginSlug)}, ${p.add(source.name)}, ${p.add(json)}::jsonb, ${p.add(size)}::int)` +
+        ` RETURNING id, data, created_at, updated_at`,
+      p.values,
+    );
+    return inserted;
+  });
   return source.toDocument(row);
 }
 
@@ -72,22 +83,30 @@ export async function dbUpdate(scope: CallScope, args: unknown[]): Promise<unkno
   const max = scope.deps.db.maxDocumentBytes;
   const patchJson = JSON.stringify(documentData(method, patch, "patch", max));
   if (!isId(method, id)) return null;
-  const p = new Params();
-  const where = [...source.scope(p, scope), `d.id = ${p.add(id)}::uuid`];
-  const merged = `d.data || ${p.add(patchJson)}::jsonb`;
-  const [row] = await run<Row>(scope, method, source, p, (
-    `UPDATE ${source.from} SET data = ${merged}, updated_at = CURRENT_TIMESTAMP` +
-    ` WHERE ${where.join(" AND ")} AND octet_length((${merged})::text) <= ${p.add(max)}` +
-    ` RETURNING ${source.columns}`
-  ));
-  if (row) return source.toDocument(row);
-  // No row: either there is no such document (null) or the merge would be too large.
-  const q = new Params();
-  const sizeSql = `SELECT octet_length((d.data || ${q.add(patchJson)}::jsonb)::text) AS size FROM ${source.from}` +
-    ` WHERE ${[...source.scope(q, scope), `d.id = ${q.add(id)}::uuid`].join(" AND ")}`;
-  const size = await storedSize(scope, sizeSql, q.values);
-  if (size === undefined) return null;
-  throw new DocumentTooLarge(method, size, max);
+  return locked(scope, method, source, async (query) => {
+    // Measured first, under the lock: the merge's size, the document's size now, the plugin's total.
+    const q = new Params();
+    const [found] = await query<{ size: number | string; old: number | string; used: number | string }>(
+      `SELECT octet_length((d.data || ${q.add(patchJson)}::jsonb)::text) AS size, d.size AS old,` +
+        ` (SELECT coalesce(sum(o.size), 0) FROM plugin_documents o WHERE o.tenant_id = d.tenant_id AND o.plugin = d.plugin) AS used` +
+        ` FROM ${source.from} WHERE ${[...source.scope(q, scope), `d.id = ${q.add(id)}::uuid`].join(" AND ")}`,
+      q.values,
+    );
+    if (!found) return null;
+    const [size, old, used] = [Number(found.size), Number(found.old), Number(found.used)];
+    if (size > max) throw new DocumentTooLarge(method, size, max);
+    // A merge that does not grow the document passes even a quota lowered below the usage.
+    checkBytes(scope, method, used, used - old + size, size - old);
+    const p = new Params();
+    const where = [...source.scope(p, scope), `d.id = ${p.add(id)}::uuid`];
+    // Deletes take no lock, so the document may be gone by now: then, as for any missing id, null.
+    const [row] = await query<Row>(
+      `UPDATE ${source.from} SET data = d.data || ${p.add(patchJson)}::jsonb, size = ${p.add(size)}::int, updated_at = CURRENT_TIMESTAMP` +
+        ` WHERE ${where.join(" AND ")} RETURNING ${source.columns}`,
+      p.values,
+    );
+    return row ? source.toDocument(row) : null;
+  });
 }
 
 /** ctx.db.delete(collection, id) → true when a document was deleted */
@@ -116,9 +135,14 @@ async function run<T>(scope: CallScope, method: string, source: Source, p: Param
   }
 }
 
-async function storedSize(scope: CallScope, sql: string, params: unknown[]): Promise<number | undefined> {
-  const [row] = await scope.deps.sql.query<{ size: number | string }>(sql, params);
-  return row ? Number(row.size) : undefined;
+// Writes that add documents or bytes run under the plugin's quota lock (db-quota.ts); the
+// database's errors are turned into the plugin's the same way as outside it.
+async function locked<T>(scope: CallScope, method: string, source: Source, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
+  try {
+    return await withDbWriteLock(scope, fn);
+  } catch (err) {
+    throw databaseError(scope, method, source, err);
+  }
 }
 
 // A unique violation names the index; the manifest says which field that index is on.

@@ -5,7 +5,8 @@ import { CapabilityError, InvalidArgument } from "./capability-error.ts";
 /**
  * ctx.emit(type, data): publishes a tenant event from plugin code. System prefixes are the
  * platform's and the host's; chains deeper than the cap (a plugin reacting to its own event)
- * and floods from one call are cut and reported in the plugin's log.
+ * and floods from one call are cut and reported in the plugin's log, and so is whatever goes
+ * past the tenant's emit rate or the chain's EVENT_TREE_MAX (scope.emit.budget).
  */
 export async function emit(scope: CallScope, args: unknown[]): Promise<{ id: string; hooks: number }> {
   const [type, data] = args;
@@ -22,6 +23,7 @@ export async function emit(scope: CallScope, args: unknown[]): Promise<{ id: str
     scope.log("warn", `emit loop cut: "${type}" would be ${e.depth} emits deep (limit ${e.maxDepth})`, { type, depth: e.depth });
     throw new CapabilityError(`ctx.emit refused: the chain of emits is deeper than ${e.maxDepth}`, "emit_loop", "EmitLimit");
   }
+  await e.budget?.();
   e.count++;
   const published = await e.publish(type, data ?? {}, e.depth);
   return { id: published.event.id, hooks: published.hookRuns.length };

@@ -1,16 +1,16 @@
-import { filePathProblems, filePrefixProblems, QuotaExceededError, type StoredFile } from "../files/file-store.ts";
+import { FileCountExceededError, filePathProblems, filePrefixProblems, QuotaExceededError, type StoredFile } from "../files/file-store.ts";
 import type { CallScope } from "./call-scope.ts";
 import { CapabilityError, InvalidArgument } from "./capability-error.ts";
+import { MIB, QuotaExceeded, quotasOf } from "./quotas.ts";
 
 // ctx.files: the tenant's file storage, the same files the host's /api/files serves. Paths are
 // logical names checked by the store's one rule set (they never become disk paths); writes
-// record the install and count against its resources.max_disk_mb. Plugin writes raise no
+// record the install and count against its resources.max_disk_mb and max_files. Plugin writes raise no
 // files.uploaded / files.deleted events: a plugin that reacts to uploads by writing a file
 // (a thumbnail, an export) would otherwise trigger itself.
 
 /** Largest file ctx.files reads or writes (the JSON crossing the isolate boundary holds it whole). */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
-const MIB = 1024 * 1024;
 
 type Encoding = "utf8" | "base64";
 
@@ -63,12 +63,17 @@ export async function filesUpload(scope: CallScope, args: unknown[]): Promise<Fi
   const enc = encodingOf(method, opts.encoding);
   const bytes = decodeContent(method, filePath, args[1], enc);
   const contentType = contentTypeOf(method, opts.content_type, enc);
-  const quotaBytes = scope.manifest.resources.max_disk_mb * MIB;
+  const quotas = quotasOf(scope.manifest.resources, scope.deps.limits);
   try {
-    const { file, created } = await scope.deps.files.put(scope.tenantId, filePath, bytes, contentType, { installId: scope.installId, quotaBytes });
+    const { file, created } = await scope.deps.files.put(scope.tenantId, filePath, bytes, contentType, {
+      installId: scope.installId,
+      quotaBytes: quotas.fileBytes,
+      quotaFiles: quotas.files,
+    });
     return { ...entry(file), created };
   } catch (err) {
     if (err instanceof QuotaExceededError) throw quotaExceeded(scope, filePath, bytes.length, err);
+    if (err instanceof FileCountExceededError) throw fileCountExceeded(scope, filePath, err);
     throw err;
   }
 }
@@ -165,17 +170,24 @@ function tooLarge(method: string, filePath: string, size: number): CapabilityErr
   return new CapabilityError(`ctx.${method}: ${JSON.stringify(filePath)} is ${size} bytes; ctx.files handles files of at most ${MAX_FILE_BYTES} bytes (10 MiB)`, "file_too_large", "FileTooLarge");
 }
 
-function quotaExceeded(scope: CallScope, filePath: string, size: number, err: QuotaExceededError): CapabilityError {
-  const limitMb = scope.manifest.resources.max_disk_mb;
+function quotaExceeded(scope: CallScope, filePath: string, size: number, err: QuotaExceededError): QuotaExceeded {
   const message =
     `ctx.files.upload refused: writing ${JSON.stringify(filePath)} (${size} bytes) would bring this plugin's files to ${mib(err.wouldUseBytes)} MiB, ` +
-    `over its max_disk_mb of ${limitMb} MiB (${err.usedBytes} of ${err.limitBytes} bytes used); delete files or raise resources.max_disk_mb`;
-  scope.log("warn", message, { path: filePath, size, used_bytes: err.usedBytes, limit_bytes: err.limitBytes });
-  return new CapabilityError(message, "quota_exceeded", "QuotaExceeded");
+    `over its max_disk_mb of ${mib(err.limitBytes, 0)} MiB (${err.usedBytes} of ${err.limitBytes} bytes used); delete files or raise resources.max_disk_mb`;
+  scope.log("warn", message, { path: filePath, size, quota: "max_disk_mb", used_bytes: err.usedBytes, limit_bytes: err.limitBytes });
+  return new QuotaExceeded(message, "max_disk_mb", err.usedBytes, err.limitBytes);
 }
 
-function mib(bytes: number): string {
-  return (bytes / MIB).toFixed(2);
+function fileCountExceeded(scope: CallScope, filePath: string, err: FileCountExceededError): QuotaExceeded {
+  const message =
+    `ctx.files.upload refused: quota max_files exceeded: this plugin has written ${err.usedFiles} files and its limit is ${err.limitFiles}, ` +
+    `so ${JSON.stringify(filePath)} cannot be added; delete files, replace an existing one, or raise resources.max_files`;
+  scope.log("warn", message, { path: filePath, quota: "max_files", used: err.usedFiles, limit: err.limitFiles });
+  return new QuotaExceeded(message, "max_files", err.usedFiles, err.limitFiles);
+}
+
+function mib(bytes: number, digits = 2): string {
+  return (bytes / MIB).toFixed(digits);
 }
 
 function entry(f: StoredFile): FileEntry {

@@ -1,11 +1,12 @@
 import { parseArgs } from "node:util";
 import { adminLink } from "../admin/admin-link.ts";
-import { ROLES, signToken, type Claims, type Role } from "../auth/tokens.ts";
+import { MAX_TOKEN_LIFETIME_DAYS, ROLES, signToken, type Claims, type Role } from "../auth/tokens.ts";
 import type { CliIo } from "./main.ts";
 
 export const TOKEN_USAGE = [
   "usage: npm run cli -- token --tenant <slug> --role admin|member [--sub <user id>] [--expires-in 30d] [--link [--url <base>]]",
   "       npm run cli -- token --role platform_admin [--sub <user id>] [--expires-in 30d] [--link [--url <base>]]",
+  `       --expires-in: seconds, or a span like 12h or 30d (default 30d, at most ${MAX_TOKEN_LIFETIME_DAYS}d: every token expires)`,
   "       --link prints the admin UI sign-in link <base>/admin/#token=<token> instead (base: http://localhost:<PORT>)",
 ].join("\n");
 

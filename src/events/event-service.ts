@@ -5,6 +5,8 @@ import type { ClaimedDelivery } from "../webhooks/delivery-store.ts";
 import { workKey } from "../execution/executor.ts";
 import type { SqlExec } from "../db/database.ts";
 import type { Logger } from "../logger.ts";
+import type { EnqueueOptions } from "../execution/executor.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
 
 const MAX_DATA_BYTES = 256 * 1024;
 
@@ -14,6 +16,8 @@ export interface PublishInput {
   /** host | api | test | platform | plugin:<slug> */
   source: string;
   depth?: number;
+  /** The root of the chain this event belongs to (a plugin's emit from a hook); none: it is a root. */
+  rootId?: string;
 }
 
 /** What a hook receives as `event`, and what the events API shows. */
@@ -74,6 +78,40 @@ export class EventService {
     for (const key of this.subscriberCache.keys()) if (key.startsWith(`${tenantId}\0`)) this.subscriberCache.delete(key);
   }
 
+  /**
+   * publish() inside the caller's Prisma transaction: the event, its hook runs and deliveries are
+   * written through `tx`, so they commit or roll back together with the caller's own rows (a user,
+   * a file), and nothing reaches the executor until `handOff()`, which the caller runs once the
+   * transaction committed (work handed off earlier could run before its rows are visible; a lost
+   * hand-off is found by the outbox sweep, as for publish).
+   */
+  async publishWithin(tx: Prisma.TransactionClient, tenant: Tenant, input: PublishInput): Promise<{ published: Published; handOff(): Promise<void> }> {
+    const held: { item: WorkItem; opts?: EnqueueOptions }[] = [];
+    const real = this.executor;
+    const holding: Executor = {
+      engine: real.engine,
+      enqueue: async (item, opts) => void held.push({ item, opts }),
+      startWorker: (handler) => real.startWorker(handler),
+      depth: () => real.depth(),
+      close: () => real.close(),
+    };
+    const sql: Pick<SqlExec, "query"> = { query: <T>(text: string, params: unknown[] = []) => tx.$queryRawUnsafe<T[]>(text, ...params) };
+    // why: the very same publish (checks, subscriber cache, statement), with only its two outlets
+    // swapped, so the transactional path cannot drift from the ordinary one.
+    const within = Object.create(this, { sql: { value: sql }, executor: { value: holding } }) as EventService;
+    const published = await within.publish(tenant, input);
+    return {
+      published,
+      handOff: async () => {
+        for (const { item, opts } of held) {
+          await real.enqueue(item, opts).catch((err: unknown) => {
+            this.logger.warn({ err, item: { kind: item.kind, id: item.id } }, "enqueue failed; the outbox sweep will retry");
+          });
+        }
+      },
+    };
+  }
+
   async publish(tenant: Tenant, input: PublishInput): Promise<Published> {
     const data = input.data === undefined ? {} : input.data;
     const json = JSON.stringify(data) ?? "null";
@@ -102,6 +140,7 @@ export class EventService {
       JSON.stringify(runs),
       JSON.stringify(deliveries),
       this.preclaimMs,
+      input.rootId ?? null,
     ]);
     const lockedUntil = Date.now() + this.preclaimMs;
     const work: WorkItem[] = [
@@ -167,12 +206,13 @@ const SUBSCRIBERS_SQL = `
 
 // $1 event id, $2 tenant id, $3 type, $4 data (JSON text), $5 source, $6 depth, $7 occurred_at,
 // $8 hook runs [{id, install_id, max_attempts}], $9 deliveries [{id, install_id, webhook,
-// max_attempts}], $10 ms the deliveries are written claimed for (0: not claimed). Postgres runs
+// max_attempts}], $10 ms the deliveries are written claimed for (0: not claimed), $11 the chain's
+// root event (null: this event is a root). Postgres runs
 // the foreign-key checks at the end of the statement, when the event row exists.
 export const PUBLISH_SQL = `
   WITH ev AS (
-    INSERT INTO events (id, tenant_id, type, data, source, depth, occurred_at)
-    VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::timestamptz)
+    INSERT INTO events (id, tenant_id, type, data, source, depth, occurred_at, root_id)
+    VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::timestamptz, $11::uuid)
   ), hooks AS (
     INSERT INTO hook_runs (id, event_id, tenant_id, install_id, event_type, status, max_attempts, next_attempt_at)
     SELECT x.id, $1::uuid, $2::uuid, x.install_id, $3, 'pending', x.max_attempts, $7::timestamptz

@@ -9,7 +9,7 @@ import { eventView } from "./event-service.ts";
 
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
 // Failures that another attempt cannot fix: a cut emit loop would only be cut again.
-const NOT_RETRIED = new Set(["EmitLimit"]);
+const NOT_RETRIED = new Set(["EmitLimit", "EventTreeLimit"]);
 
 /**
  * Runs one pending hook run: the install's hook for the event, under the plugin's limits.
@@ -68,6 +68,7 @@ export class HookRunner {
         name: run.eventType,
         args: [eventView(run.event, tenant.slug)],
         emitDepth: run.event.depth + 1,
+        emitRoot: run.event.rootId ?? run.event.id,
       });
       await this.finish(id, { status: "succeeded", attempts, error: null, durationMs: Date.now() - started });
     } catch (err) {
@@ -78,10 +79,12 @@ export class HookRunner {
         return;
       }
       const delayMs = backoffMs(install.version.manifest.runtime.retry.backoff_seconds, attempts);
-      await prisma.hookRun.update({
-        where: { id },
+      // Only while still pending: disabling the plugin meanwhile ended the run (skipped).
+      const { count } = await prisma.hookRun.updateMany({
+        where: { id, status: "pending" },
         data: { attempts, error, durationMs: Date.now() - started, nextAttemptAt: new Date(Date.now() + delayMs) },
       });
+      if (count === 0) return;
       const item = { kind: "hook" as const, id };
       await this.deps.executor.enqueue(item, { delayMs, dedupeKey: workKey(item, attempts) }).catch((e: unknown) => {
         this.deps.logger.warn({ err: e, hookRun: id }, "could not schedule the retry; the outbox sweep will");

@@ -22,6 +22,10 @@ export interface PutOptions {
   installId?: string;
   /** The install's max_disk_mb in bytes: checked against its files, under a lock, before the write lands. */
   quotaBytes?: number;
+  /** The install's max_files: how many files it may have written; checked with quotaBytes, under the same lock. */
+  quotaFiles?: number;
+  /** Writes more in the same transaction, once the row is written (the host API's event): a throw undoes the write. */
+  inTransaction?: (tx: Tx, written: { file: StoredFile; created: boolean }) => Promise<void>;
 }
 
 /** What a listing returns at most, for the host API and plugins alike. */
@@ -39,6 +43,18 @@ export class QuotaExceededError extends Error {
   ) {
     super(`the write would bring the install's files to ${wouldUseBytes} bytes; the limit is ${limitBytes} bytes (${usedBytes} used)`);
     this.name = "QuotaExceededError";
+  }
+}
+
+/** A new file that would give an install more than its max_files; nothing was stored. */
+export class FileCountExceededError extends Error {
+  constructor(
+    /** Files the install wrote that are there now. */
+    readonly usedFiles: number,
+    readonly limitFiles: number,
+  ) {
+    super(`the write would give the install ${usedFiles + 1} files; the limit is ${limitFiles}`);
+    this.name = "FileCountExceededError";
   }
 }
 
@@ -72,11 +88,12 @@ export class FileStore {
 
   /**
    * Creates or replaces the file at `logicalPath`. The row records who wrote it last
-   * (`installId`, or null for the host API); with `quotaBytes` the install's total is checked first.
+   * (`installId`, or null for the host API); with `quotaBytes` / `quotaFiles` the install's
+   * totals are checked first.
    */
   async put(tenantId: string, logicalPath: string, content: Buffer, contentType: string, opts: PutOptions = {}): Promise<{ file: StoredFile; created: boolean }> {
     checkPath(logicalPath);
-    if (opts.quotaBytes !== undefined && !opts.installId) throw new Error("FileStore.put: a quota needs the installId it applies to");
+    if ((opts.quotaBytes !== undefined || opts.quotaFiles !== undefined) && !opts.installId) throw new Error("FileStore.put: a quota needs the installId it applies to");
     const dir = this.tenantDir(tenantId);
     await mkdir(dir, { recursive: true });
     // why: the bytes are staged under a name no row uses and renamed into place last, so a
@@ -87,14 +104,17 @@ export class FileStore {
       return await this.prisma.$transaction(async (tx) => {
         await lockTenantWrites(tx, tenantId);
         const existing = await tx.tenantFile.findUnique({ where: { tenantId_path: { tenantId, path: logicalPath } } });
-        if (opts.quotaBytes !== undefined) await checkQuota(tx, tenantId, opts.installId!, existing, content.length, opts.quotaBytes);
+        if (opts.quotaBytes !== undefined || opts.quotaFiles !== undefined) await checkQuota(tx, tenantId, opts.installId!, existing, content.length, opts);
         const id = existing?.id ?? randomUUID();
         const data = { size: content.length, contentType, sha256: sha256(content), installId: opts.installId ?? null };
         const row = existing
           ? await tx.tenantFile.update({ where: { id }, data })
           : await tx.tenantFile.create({ data: { id, tenantId, path: logicalPath, ...data } });
+        const written = { file: fileView(row), created: !existing };
+        // Before the bytes move into place: until then a throw leaves the old file as it was.
+        await opts.inTransaction?.(tx, written);
         await rename(staged, path.join(dir, id));
-        return { file: fileView(row), created: !existing };
+        return written;
       }, TX_OPTIONS);
     } finally {
       await rm(staged, { force: true });
@@ -136,9 +156,10 @@ export class FileStore {
     }
   }
 
-  async delete(tenantId: string, id: string): Promise<StoredFile> {
+  /** `inTransaction` writes more with the deletion (the host API's event): a throw keeps the file. */
+  async delete(tenantId: string, id: string, opts: { inTransaction?: (tx: Tx, file: StoredFile) => Promise<void> } = {}): Promise<StoredFile> {
     const file = await this.get(tenantId, id);
-    const removed = await this.remove(tenantId, (tx) => tx.tenantFile.findFirst({ where: { id: file.id, tenantId } }));
+    const removed = await this.remove(tenantId, (tx) => tx.tenantFile.findFirst({ where: { id: file.id, tenantId } }), opts.inTransaction);
     if (!removed) throw new AppError("not_found", "No such file");
     return removed;
   }
@@ -151,14 +172,22 @@ export class FileStore {
 
   /** Bytes taken by the tenant's files that `installId` wrote last (what max_disk_mb limits). */
   async usedBytes(tenantId: string, installId: string): Promise<number> {
-    return sumSizes(this.prisma, tenantId, installId);
+    return (await usageOf(this.prisma, tenantId, installId)).bytes;
   }
 
-  private async remove(tenantId: string, find: (tx: Tx) => Promise<Row | null>): Promise<StoredFile | null> {
+  /** The files `installId` wrote last and their bytes: what max_files and max_disk_mb limit. */
+  async usage(tenantId: string, installId: string): Promise<{ files: number; bytes: number }> {
+    return usageOf(this.prisma, tenantId, installId);
+  }
+
+  private async remove(tenantId: string, find: (tx: Tx) => Promise<Row | null>, inTransaction?: (tx: Tx, file: StoredFile) => Promise<void>): Promise<StoredFile | null> {
     const row = await this.prisma.$transaction(async (tx) => {
       await lockTenantWrites(tx, tenantId);
       const found = await find(tx);
-      if (found) await tx.tenantFile.delete({ where: { id: found.id } });
+      if (found) {
+        await tx.tenantFile.delete({ where: { id: found.id } });
+        await inTransaction?.(tx, fileView(found));
+      }
       return found;
     }, TX_OPTIONS);
     if (!row) return null;
@@ -207,17 +236,20 @@ async function lockTenantWrites(tx: Tx, tenantId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`files:${tenantId}`}))`;
 }
 
-async function checkQuota(tx: Tx, tenantId: string, installId: string, existing: Row | null, size: number, limitBytes: number): Promise<void> {
-  const used = await sumSizes(tx, tenantId, installId);
-  // why: a replaced file stops counting; it only counted for this install if this install wrote it.
-  const freed = existing && existing.installId === installId ? existing.size : 0;
-  const wouldUse = used - freed + size;
-  if (wouldUse > limitBytes) throw new QuotaExceededError(used, wouldUse, limitBytes);
+async function checkQuota(tx: Tx, tenantId: string, installId: string, existing: Row | null, size: number, opts: PutOptions): Promise<void> {
+  const used = await usageOf(tx, tenantId, installId);
+  // why: a replaced file stops counting; it only counted for this install if this install wrote it
+  // (a file the host or another install wrote becomes this install's, so it is one more).
+  const mine = existing !== null && existing.installId === installId;
+  if (opts.quotaFiles !== undefined && !mine && used.files >= opts.quotaFiles) throw new FileCountExceededError(used.files, opts.quotaFiles);
+  if (opts.quotaBytes === undefined) return;
+  const wouldUse = used.bytes - (mine ? existing.size : 0) + size;
+  if (wouldUse > opts.quotaBytes) throw new QuotaExceededError(used.bytes, wouldUse, opts.quotaBytes);
 }
 
-async function sumSizes(db: Tx | PrismaClient, tenantId: string, installId: string): Promise<number> {
-  const agg = await db.tenantFile.aggregate({ where: { tenantId, installId }, _sum: { size: true } });
-  return agg._sum.size ?? 0;
+async function usageOf(db: Tx | PrismaClient, tenantId: string, installId: string): Promise<{ files: number; bytes: number }> {
+  const agg = await db.tenantFile.aggregate({ where: { tenantId, installId }, _sum: { size: true }, _count: { _all: true } });
+  return { files: agg._count._all, bytes: agg._sum.size ?? 0 };
 }
 
 // why: Prisma hands `startsWith` to LIKE without escaping, so "a_" would also list "ab/…".

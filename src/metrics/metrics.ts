@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 
 /** Where the gauges read their values when Prometheus scrapes (no polling in between). */
 export interface MetricSources {
-  sandbox(): { processes: number; restarts: number; retired: number; isolates: number; evicted: number };
+  sandbox(): { processes: number; restarts: number; retired: number; isolates: number; evicted: number; paused: number; busy: number };
   queueDepth(): Promise<number>;
 }
 
@@ -20,6 +20,9 @@ export class Metrics {
   readonly invocationDuration: Histogram<"kind">;
   readonly capabilityCalls: Counter<"method" | "outcome">;
   readonly deliveries: Counter<"outcome">;
+  readonly retentionPruned: Counter<"kind">;
+  readonly emitsRefused: Counter<"reason">;
+  readonly eventsRefused: Counter;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -30,11 +33,16 @@ export class Metrics {
     this.invocationDuration = new Histogram({ name: "sbh_plugin_invocation_duration_seconds", help: "Duration of calls into plugin code", labelNames: ["kind"], buckets: SECONDS, registers });
     this.capabilityCalls = new Counter({ name: "sbh_capability_calls_total", help: "ctx calls by method and outcome (ok, denied, error)", labelNames: ["method", "outcome"], registers });
     this.deliveries = new Counter({ name: "sbh_webhook_delivery_attempts_total", help: "Webhook delivery outcomes: delivered, retry, failed, skipped", labelNames: ["outcome"], registers });
+    this.retentionPruned = new Counter({ name: "sbh_retention_pruned_rows_total", help: "Rows the retention sweep deleted, by kind (table)", labelNames: ["kind"], registers });
+    this.emitsRefused = new Counter({ name: "sbh_emits_refused_total", help: "Plugin emits refused: the tenant's emit rate (rate) or the chain's EVENT_TREE_MAX (tree)", labelNames: ["reason"], registers });
+    this.eventsRefused = new Counter({ name: "sbh_host_events_refused_total", help: "POST /api/events refused by the tenant's TENANT_EVENT_RATE (429)", registers });
     const sandboxGauge = (name: string, help: string, pick: (s: ReturnType<MetricSources["sandbox"]>) => number) =>
       new Gauge({ name, help, registers, collect() { this.set(pick(sources.sandbox())); } });
     sandboxGauge("sbh_sandbox_processes", "Sandbox child processes", (s) => s.processes);
     sandboxGauge("sbh_sandbox_restarts", "Sandbox processes restarted after dying or being killed (since start)", (s) => s.restarts);
-    sandboxGauge("sbh_sandbox_retired", "Sandbox processes retired after a call overran (since start)", (s) => s.retired);
+    sandboxGauge("sbh_sandbox_retired", "Sandbox processes retired because a timed-out isolate did not stop (since start)", (s) => s.retired);
+    sandboxGauge("sbh_sandbox_refused_paused", "Calls refused because their install was paused after repeated timeouts (since start)", (s) => s.paused);
+    sandboxGauge("sbh_sandbox_refused_busy", "Calls refused because their install had too many calls in flight (since start)", (s) => s.busy);
     sandboxGauge("sbh_isolates", "Warm plugin isolates", (s) => s.isolates);
     sandboxGauge("sbh_isolate_evictions", "Isolates disposed for idleness or pool size (since start)", (s) => s.evicted);
     new Gauge({

@@ -18,6 +18,8 @@ export interface ConfigField {
 }
 
 export const CONFIG_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+/** A choice list, not a data set: the admin UI shows it as one drop-down. */
+export const MAX_ENUM_VALUES = 100;
 
 /** Why `value` does not fit `field`, or undefined when it does. */
 export function configValueProblem(field: Omit<ConfigField, "required">, value: unknown): string | undefined {
@@ -55,7 +57,13 @@ export const configFieldSchema = z
     default: scalar.optional(),
     min: z.number().optional(),
     max: z.number().optional(),
-    enum: z.array(scalar).min(1, "must list at least one value").optional(),
+    // A refinement, not .max(): zod's length limit would also silence the manifest's count of keys.
+    enum: z
+      .array(scalar)
+      .min(1, "must list at least one value")
+      .refine((list) => list.length <= MAX_ENUM_VALUES, `must list at most ${MAX_ENUM_VALUES} values`)
+      .meta({ maxItems: MAX_ENUM_VALUES })
+      .optional(),
     required: z.boolean().default(false),
     description: z.string().max(1000, "must be at most 1000 characters").optional(),
   })

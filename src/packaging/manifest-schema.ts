@@ -1,9 +1,9 @@
-import cron from "node-cron";
 import semver from "semver";
 import { z } from "zod";
 import type { PlatformLimits } from "../config.ts";
 import { CONFIG_KEY, configFieldSchema, type ConfigField } from "./config-field.ts";
 import { hostPatternProblem, isHttpUrl, isTimeZone } from "./field-checks.ts";
+import { scheduleProblem } from "./job-schedule.ts";
 import { isPackageFilePath } from "./package-path.ts";
 import type { Problem } from "./problem.ts";
 import { issuesToProblems } from "./zod-problems.ts";
@@ -39,6 +39,19 @@ export const CORE_TABLES = ["users", "files"] as const;
 export const DOCUMENT_META_FIELDS = ["id", "created_at", "updated_at"] as const;
 export const MAX_COLLECTIONS = 20;
 export const MAX_INDEXES_PER_COLLECTION = 5;
+// Every list of a manifest is bounded (jobs by PLUGIN_MAX_JOBS): each entry is something every
+// process keeps per install (subscriptions, allowlist patterns, schema keys), so a plugin.json
+// declaring thousands is a hostile one, not a big one.
+export const MAX_EVENTS = 100;
+export const MAX_SECRETS = 50;
+export const MAX_HTTP_ALLOWLIST = 50;
+export const MAX_CONFIG_KEYS = 50;
+export const MAX_DEPENDENCIES = 20;
+const MAX_EVENT_TYPE_LENGTH = 128;
+// Floors under a manifest's timeouts: a call's deadline also covers building the isolate and
+// loading the plugin's code, so a smaller one only makes the watchdog kill a shared sandbox process.
+export const MIN_TIMEOUT_MS = 100;
+export const MIN_HEALTH_TIMEOUT_SECONDS = 0.5;
 
 export interface JobSpec {
   name: string;
@@ -62,6 +75,11 @@ export interface Resources {
   job_timeout_ms: number;
   memory_mb: number;
   max_disk_mb: number;
+  /** ctx.files: files this install may have written (next to max_disk_mb, their bytes). */
+  max_files: number;
+  /** ctx.db: documents, and MiB of their JSON, this plugin may keep in the tenant's database. */
+  max_db_documents: number;
+  max_db_mb: number;
   rate_limit: { calls: number; period_seconds: number };
 }
 
@@ -116,6 +134,9 @@ export function parseManifest(json: unknown, limits: PlatformLimits): { manifest
       job_timeout_ms: resources.job_timeout_ms ?? limits.jobTimeoutMs,
       memory_mb: resources.memory_mb ?? limits.memoryMb,
       max_disk_mb: resources.max_disk_mb ?? limits.maxDiskMb,
+      max_files: resources.max_files ?? limits.maxFiles,
+      max_db_documents: resources.max_db_documents ?? limits.maxDbDocuments,
+      max_db_mb: resources.max_db_mb ?? limits.maxDbMb,
       rate_limit: {
         calls: resources.rate_limit?.calls ?? limits.rateLimit.calls,
         period_seconds: resources.rate_limit?.period_seconds ?? limits.rateLimit.periodSeconds,
@@ -160,26 +181,40 @@ function manifestSchema(limits: PlatformLimits) {
         "permission",
       ),
       routes: z.boolean().default(false),
-      events: uniqueList(z.string().regex(EVENT_TYPE, 'must be an event type like "build.completed"'), "event"),
+      events: uniqueList(
+        z
+          .string()
+          .max(MAX_EVENT_TYPE_LENGTH, `must be at most ${MAX_EVENT_TYPE_LENGTH} characters`)
+          .regex(EVENT_TYPE, 'must be an event type like "build.completed"'),
+        "event",
+        MAX_EVENTS,
+      ),
       jobs: z
         .array(
           z.strictObject({
             name: z.string().regex(JOB_NAME, "must be 1-63 characters of a-z, 0-9, _ and -, starting with a letter"),
-            schedule: z.string().refine((s) => cron.validate(s), "is not a valid cron expression (like 0 2 * * *)"),
+            schedule: z
+              .string()
+              .superRefine((s, ctx) => void addIf(ctx, scheduleProblem(s, { allowSecondSchedules: limits.allowSecondSchedules }))),
             timezone: z.string().refine(isTimeZone, "is not an IANA time zone (like Europe/Paris)").optional(),
           }),
         )
+        .max(limits.maxJobs, { error: (iss) => tooMany(iss.input, limits.maxJobs, "jobs") })
         .default([])
         .superRefine((jobs, ctx) => reportDuplicates(jobs.map((j) => j.name), "job name", ctx, ["name"])),
       http_allowlist: z
         .array(z.string().superRefine((p, ctx) => void addIf(ctx, hostPatternProblem(p))))
+        .max(MAX_HTTP_ALLOWLIST, { error: (iss) => tooMany(iss.input, MAX_HTTP_ALLOWLIST, "host patterns") })
         .default([]),
       resources: z
         .strictObject({
-          timeout_ms: ceiling(limits.timeoutMs, " ms"),
-          job_timeout_ms: ceiling(limits.jobTimeoutMs, " ms"),
+          timeout_ms: ceiling(limits.timeoutMs, " ms", Math.min(MIN_TIMEOUT_MS, limits.timeoutMs)),
+          job_timeout_ms: ceiling(limits.jobTimeoutMs, " ms", Math.min(MIN_TIMEOUT_MS, limits.jobTimeoutMs)),
           memory_mb: ceiling(limits.memoryMb, " MB", Math.min(8, limits.memoryMb)),
           max_disk_mb: ceiling(limits.maxDiskMb, " MB"),
+          max_files: ceiling(limits.maxFiles, " files"),
+          max_db_documents: ceiling(limits.maxDbDocuments, " documents"),
+          max_db_mb: ceiling(limits.maxDbMb, " MB"),
           rate_limit: z
             .strictObject({ calls: ceiling(maxCalls, " calls"), period_seconds: ceiling(86_400, " s") })
             .superRefine((r, ctx) => {
@@ -202,7 +237,11 @@ function manifestSchema(limits: PlatformLimits) {
             .strictObject({
               enabled: z.boolean().default(false),
               interval_seconds: z.number().int().min(5, "must be at least 5").max(86_400, "must be at most 86400").default(30),
-              timeout_seconds: z.number().positive("must be positive").max(60, "must be at most 60").default(3),
+              timeout_seconds: z
+                .number()
+                .min(MIN_HEALTH_TIMEOUT_SECONDS, `must be at least ${MIN_HEALTH_TIMEOUT_SECONDS} (seconds; loading the plugin's code counts)`)
+                .max(60, "must be at most 60")
+                .default(3),
             })
             .superRefine((h, ctx) => {
               if (h.timeout_seconds > h.interval_seconds) {
@@ -220,8 +259,10 @@ function manifestSchema(limits: PlatformLimits) {
         .prefault({}),
       configuration: z
         .record(z.string().regex(CONFIG_KEY, "must be 1-64 characters of letters, digits and _"), configFieldSchema)
-        .default({}),
-      secrets: uniqueList(z.string().regex(SECRET_NAME, "must be an UPPER_SNAKE_CASE name like API_KEY"), "secret"),
+        .check(atMostKeys(MAX_CONFIG_KEYS, "keys"))
+        .default({})
+        .meta({ maxProperties: MAX_CONFIG_KEYS }),
+      secrets: uniqueList(z.string().regex(SECRET_NAME, "must be an UPPER_SNAKE_CASE name like API_KEY"), "secret", MAX_SECRETS),
       platform_version: z
         .string()
         .superRefine((range, ctx) => {
@@ -236,7 +277,9 @@ function manifestSchema(limits: PlatformLimits) {
           z.string().regex(SLUG, "must be a plugin slug"),
           z.string().refine((r) => semver.validRange(r) !== null, 'must be a semver range like "^1.0.0"'),
         )
-        .default({}),
+        .check(atMostKeys(MAX_DEPENDENCIES, "dependencies"))
+        .default({})
+        .meta({ maxProperties: MAX_DEPENDENCIES }),
       collections: collectionsSchema(),
     })
     .superRefine((m, ctx) => {
@@ -279,9 +322,9 @@ function collectionsSchema() {
     });
 }
 
-function uniqueList<T extends z.ZodType<string>>(item: T, what: string) {
-  return z
-    .array(item)
+function uniqueList<T extends z.ZodType<string>>(item: T, what: string, max?: number) {
+  const list = z.array(item);
+  return (max === undefined ? list : list.max(max, { error: (iss) => tooMany(iss.input, max, `${what}s`) }))
     .default([])
     .superRefine((list, ctx) => reportDuplicates(list as string[], what, ctx, []));
 }
@@ -291,6 +334,22 @@ function reportDuplicates(values: string[], what: string, ctx: z.RefinementCtx, 
   values.forEach((v, i) => {
     if (seen.has(v)) ctx.addIssue({ code: "custom", path: [i, ...suffix], message: `duplicate ${what} "${v}"` });
     seen.add(v);
+  });
+}
+
+// A list over its cap is reported once, as a whole: its entries are not checked one by one.
+function tooMany(input: unknown, max: number, what: string): string {
+  const count = Array.isArray(input) ? input.length : "more";
+  return `lists ${count} ${what}; at most ${max} are allowed`;
+}
+
+// Checked even when some entries are wrong (a refinement would be skipped then), so the count is
+// among the problems listed.
+function atMostKeys(max: number, what: string) {
+  const isRecord = (v: unknown): v is object => typeof v === "object" && v !== null && !Array.isArray(v);
+  return z.refine((r: unknown) => Object.keys(r as object).length <= max, {
+    when: (payload) => isRecord(payload.value),
+    error: (iss) => `declares ${Object.keys(iss.input as object).length} ${what}; at most ${max} are allowed`,
   });
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Config, PlatformLimits } from "../config.ts";
 import { AppError } from "../errors.ts";
+import { codeSizeProblems } from "./code-size.ts";
 import { checkImports } from "./imports.ts";
 import { withoutAuthorTooling } from "./pack.ts";
 import { compileTypeScript } from "./typescript.ts";
@@ -29,6 +30,7 @@ export function validatePackage(
   const raw = withoutAuthorTooling(readPluginZip(buf, opts.upload));
   // TypeScript modules are compiled first, so every later check (and the sandbox) sees JavaScript.
   const { files, problems } = compileTypeScript(raw);
+  problems.push(...codeSizeProblems(files, opts.upload));
 
   let json: unknown;
   try {

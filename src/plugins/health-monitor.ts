@@ -5,6 +5,7 @@ import type { Logger } from "../logger.ts";
 import type { InstallHealth } from "./active-install.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import { PluginFailure, type Invoker } from "./invoker.ts";
+import type { UsageCounter } from "./usage-counter.ts";
 
 type HealthStatus = InstallHealth["status"];
 
@@ -18,6 +19,8 @@ export interface HealthMonitorDeps {
   installs: Pick<InstallRepository, "find" | "invalidate">;
   invoker: Pick<Invoker, "invoke">;
   events: Pick<EventService, "publish">;
+  /** Every check is counted per install and day (`health.<status>`), stored as a row or not. */
+  usage?: Pick<UsageCounter, "add">;
   logger: Logger;
 }
 
@@ -26,6 +29,8 @@ interface Claimed {
   tenant_id: string;
   tenant_slug: string;
   timeout_seconds: number | string | null;
+  /** The status before this check. */
+  health_status: string | null;
 }
 
 /**
@@ -37,6 +42,9 @@ interface Claimed {
  * One timer per background process selects what is due in one statement, which also claims it
  * (health_checked_at = now()): any number of workers share the checks and each install is
  * checked by one of them per interval, with no coordination beyond the row.
+ *
+ * A check that succeeds, logs nothing and finds the status it found last time is counted, not
+ * stored as an invocation row: otherwise every healthy install would write one per interval.
  */
 export class HealthMonitor {
   private timer?: NodeJS.Timeout;
@@ -95,8 +103,9 @@ export class HealthMonitor {
       const install = await this.deps.installs.find(tenant, row.id);
       if (!install || install.status !== "enabled") return;
       const timeoutMs = Math.round(Number(row.timeout_seconds ?? install.version.manifest.runtime.health_check.timeout_seconds) * 1000);
-      const outcome = await this.run(install, timeoutMs);
+      const outcome = await this.run(install, timeoutMs, row.health_status);
       if (this.stopped) return;
+      this.deps.usage?.add(tenant.id, install.id, `health.${outcome.status}`);
       const write = this.record(tenant, install, outcome);
       this.writes.add(write);
       await write.finally(() => this.writes.delete(write));
@@ -106,11 +115,15 @@ export class HealthMonitor {
   }
 
   /** The plugin's verdict: its own status when it says degraded/error; any failure is one too. */
-  private async run(install: Parameters<Invoker["invoke"]>[0], timeoutMs: number): Promise<{ status: HealthStatus; detail: unknown }> {
+  private async run(
+    install: Parameters<Invoker["invoke"]>[0],
+    timeoutMs: number,
+    previous: string | null,
+  ): Promise<{ status: HealthStatus; detail: unknown }> {
     try {
-      const { value } = await this.deps.invoker.invoke(install, { kind: "health", name: "", label: "check", args: [], timeoutMs });
-      const said = value !== null && typeof value === "object" ? (value as { status?: unknown }).status : undefined;
-      return { status: said === "degraded" || said === "error" ? said : "ok", detail: value };
+      const quiet = (answer: unknown) => verdict(answer) === previous;
+      const { value } = await this.deps.invoker.invoke(install, { kind: "health", name: "", label: "check", args: [], timeoutMs, quiet });
+      return { status: verdict(value), detail: value };
     } catch (err) {
       if (err instanceof PluginFailure) return { status: "error", detail: { error: `${err.record.name}: ${err.record.message}`, code: err.code } };
       // Timeouts and out-of-memory are the plugin's doing; a sandbox that went away is not, so
@@ -149,6 +162,12 @@ export class HealthMonitor {
   }
 }
 
+/** What an answer of health() means: its own status when it says degraded or error, else ok. */
+function verdict(value: unknown): HealthStatus {
+  const said = value !== null && typeof value === "object" ? (value as { status?: unknown }).status : undefined;
+  return said === "degraded" || said === "error" ? said : "ok";
+}
+
 /** JSON text for the jsonb column: bounded, and without U+0000 (which jsonb cannot hold). */
 function storableDetail(detail: unknown): string {
   let json = JSON.stringify(detail ?? null) ?? "null";
@@ -177,7 +196,8 @@ const CLAIM_SQL = `
       LIMIT $1
       FOR UPDATE OF d SKIP LOCKED)
     AND v.id = i.current_version_id AND t.id = i.tenant_id
-  RETURNING i.id, i.tenant_id, t.slug AS tenant_slug, v.manifest->'runtime'->'health_check'->>'timeout_seconds' AS timeout_seconds`;
+  RETURNING i.id, i.tenant_id, t.slug AS tenant_slug, v.manifest->'runtime'->'health_check'->>'timeout_seconds' AS timeout_seconds,
+            i.health_status`;
 
 // $1 install id, $2 status, $3 detail (JSON text). Returns the status it replaced, read under the
 // row lock, so two writers can never both see the same change.

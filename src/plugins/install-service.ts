@@ -3,9 +3,11 @@ import { AppError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { EventService } from "../events/event-service.ts";
 import type { Logger } from "../logger.ts";
+import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall, InstallStatus } from "./active-install.ts";
 import { validateConfig } from "./config-validator.ts";
+import { guardDependents, requireDependencies, type CascadeOptions } from "./dependency-guard.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
@@ -35,20 +37,42 @@ export class InstallService {
     return install;
   }
 
-  /** Enable runs onEnable on the enabled install (failure → failed); disable runs onDisable first. */
-  async setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">): Promise<ActiveInstall> {
-    let install: ActiveInstall;
-    if (status === "enabled") {
-      install = await this.change(tenant, idOrSlug, () => ({ status, error: null }));
-      const failure = await runLifecycle(this.deps.invoker, this.deps.logger, install, "onEnable");
-      if (failure) install = await this.change(tenant, install.id, () => ({ status: "failed", error: failure }));
-    } else {
-      const before = await this.get(tenant, idOrSlug);
-      if (before.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, before, "onDisable");
-      install = await this.change(tenant, idOrSlug, () => ({ status, error: null }));
+  /**
+   * Enable runs onEnable on the enabled install (failure → failed), once every plugin it requires
+   * is enabled in range (else 409). Disable runs onDisable first; enabled plugins requiring this
+   * one make it a 409, or with `cascade` are disabled before it.
+   */
+  async setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">, opts: CascadeOptions = {}): Promise<ActiveInstall> {
+    const before = await this.get(tenant, idOrSlug);
+    const all = await this.deps.installs.list(tenant);
+    if (status === "disabled") {
+      await guardDependents(all, before.slug, { kind: "disable" }, this.cascade(tenant, opts));
+      return this.disableInstall(tenant, before);
     }
+    requireDependencies(before.slug, "enabled", before.version.manifest, all);
+    let install = await this.change(tenant, before.id, () => ({ status, error: null }));
+    const failure = await runLifecycle(this.deps.invoker, this.deps.logger, install, "onEnable");
+    if (failure) install = await this.change(tenant, install.id, () => ({ status: "failed", error: failure }));
     await this.deps.schedules.sync(install);
-    await this.raise(tenant, status === "enabled" ? "plugin.enabled" : "plugin.disabled", install);
+    await this.raise(tenant, "plugin.enabled", install);
+    return install;
+  }
+
+  /**
+   * Disables without looking at dependents: for a cascade, which has already chosen (and ordered)
+   * every install it disables. onDisable runs first when the install was enabled.
+   */
+  async disableInstall(tenant: Tenant, before: ActiveInstall): Promise<ActiveInstall> {
+    if (before.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, before, "onDisable");
+    const install = await this.change(tenant, before.id, () => ({ status: "disabled", error: null }));
+    // Its queued hook runs end now, with the reason, rather than each waking up to find out (a
+    // storm of them would otherwise keep the tenant's workers busy after the plugin is off).
+    await this.deps.prisma.hookRun.updateMany({
+      where: { installId: install.id, status: "pending" },
+      data: { status: "skipped", error: "the plugin was disabled", finishedAt: new Date() },
+    });
+    await this.deps.schedules.sync(install);
+    await this.raise(tenant, "plugin.disabled", install);
     return install;
   }
 
@@ -56,10 +80,18 @@ export class InstallService {
     return this.change(tenant, idOrSlug, (install) => ({ config: validateConfig(install.version.manifest, input) as object }));
   }
 
-  /** Back to the previous uploaded version; the one rolled back from becomes "previous". */
-  async rollback(tenant: Tenant, idOrSlug: string): Promise<{ install: ActiveInstall; from: string }> {
+  /**
+   * Back to the previous uploaded version; the one rolled back from becomes "previous". Refused
+   * (409) when an enabled plugin's range does not accept that version (unless `cascade`), or
+   * when this install is enabled and that version requires what the tenant does not have.
+   */
+  async rollback(tenant: Tenant, idOrSlug: string, opts: CascadeOptions = {}): Promise<{ install: ActiveInstall; from: string }> {
     const before = await this.get(tenant, idOrSlug);
     if (!before.previousVersionId) throw new AppError("no_previous_version");
+    const target = await this.deps.prisma.pluginVersion.findUniqueOrThrow({ where: { id: before.previousVersionId }, select: { version: true, manifest: true } });
+    const all = await this.deps.installs.list(tenant);
+    if (before.status === "enabled") requireDependencies(before.slug, `rolled back to ${target.version}`, target.manifest as unknown as Manifest, all);
+    await guardDependents(all, before.slug, { kind: "rollback", to: target.version }, this.cascade(tenant, opts));
     // Compare-and-set: a concurrent upgrade or rollback makes this one a 409, not a mix of both.
     const { count } = await this.deps.prisma.install.updateMany({
       where: { id: before.id, currentVersionId: before.version.id, previousVersionId: before.previousVersionId },
@@ -77,8 +109,9 @@ export class InstallService {
    * Removes the install with its versions, secrets, config and logs. The plugin's own data
    * (ctx.db collections) stays for a reinstall of the same slug unless `purge` is set.
    */
-  async uninstall(tenant: Tenant, idOrSlug: string, opts: { purge?: boolean } = {}): Promise<ActiveInstall> {
+  async uninstall(tenant: Tenant, idOrSlug: string, opts: { purge?: boolean } & CascadeOptions = {}): Promise<ActiveInstall> {
     const install = await this.get(tenant, idOrSlug);
+    await guardDependents(await this.deps.installs.list(tenant), install.slug, { kind: "uninstall" }, this.cascade(tenant, opts));
     // A failing onUninstall is logged to the plugin's log; the uninstall goes on.
     if (install.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, install, "onUninstall");
     await this.deps.flushLogs();
@@ -129,6 +162,10 @@ export class InstallService {
     await this.deps.prisma.install.update({ where: { id: install.id }, data: data(install) });
     this.forget(tenant, install);
     return this.get(tenant, install.id);
+  }
+
+  private cascade(tenant: Tenant, opts: CascadeOptions) {
+    return { ...opts, disable: (install: ActiveInstall) => this.disableInstall(tenant, install) };
   }
 
   private forget(tenant: Tenant, install: ActiveInstall): void {

@@ -23,8 +23,6 @@ export class InvocationRecorder {
   private logs: { installId: string; invocationId: string | null; line: LogLine }[] = [];
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
-  /** Successful route calls that logged nothing, per install (see Invoker). */
-  readonly quietCalls = new Map<string, number>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -38,9 +36,12 @@ export class InvocationRecorder {
     this.schedule();
   }
 
-  countQuiet(installId: string): void {
-    this.quietCalls.set(installId, (this.quietCalls.get(installId) ?? 0) + 1);
-  }
+  /**
+   * A call the Invoker does not store as a row (a quiet route call or health check, a refused
+   * call). Nothing is kept here: such calls are counted where they are read, in usage_counters
+   * (`route.<HTTP status>` by the /ext router, `health.<status>`, `refused:<code>`).
+   */
+  countQuiet(_installId: string): void {}
 
   /** A plugin log line outside any invocation (e.g. a denial noticed by the host). */
   log(installId: string, line: LogLine): void {

@@ -6,6 +6,7 @@ import { createCapabilityHandler, IMPLEMENTED, type CapabilityTable } from "../c
 import { AppError } from "../errors.ts";
 import type { CallKind, LogLine, PluginErrorRecord } from "../sandbox/protocol.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
+import type { EventBudget } from "../events/event-budget.ts";
 import { effectiveConfig, type ActiveInstall } from "./active-install.ts";
 import type { InvocationRecord, InvocationRecorder } from "./invocation-recorder.ts";
 import type { PluginCodeStore } from "./plugin-code.ts";
@@ -26,8 +27,12 @@ export interface InvokeRequest {
   timeoutMs?: number;
   /** Depth of events this call emits (a hook passes its event's depth + 1). */
   emitDepth?: number;
+  /** The root of the chain this call's emits join (a hook passes its event's root). */
+  emitRoot?: string;
   /** Receives the call's log lines too (a job run keeps its own). */
   onLogs?: (lines: LogLine[]) => void;
+  /** Given the value of a call that succeeded and logged nothing: true to count it, not store a row. */
+  quiet?: (value: unknown) => boolean;
 }
 
 export interface InvokeResult {
@@ -47,7 +52,7 @@ export class PluginFailure extends AppError {
 /** Publishes an event for a tenant; the event service, bound late (it needs the invoker too). */
 export type EventPublisher = (
   tenant: { id: string; slug: string },
-  input: { type: string; data: unknown; source: string; depth: number },
+  input: { type: string; data: unknown; source: string; depth: number; rootId?: string },
 ) => Promise<{ event: { id: string }; hookRuns: unknown[] }>;
 
 // What the invoker needs of its collaborators (the test harness hands in its own).
@@ -60,6 +65,8 @@ export interface InvokerDeps {
   secrets: Pick<SecretStore, "get">;
   recorder: Pick<InvocationRecorder, "record" | "countQuiet">;
   emitLimits: { maxDepth: number; maxPerCall: number };
+  /** The tenant's emit rate and each chain's size (absent in the test harness). */
+  eventBudget?: Pick<EventBudget, "take">;
   /** Prometheus counters (absent in the test harness). */
   metrics?: Pick<Metrics, "invocations" | "invocationDuration" | "capabilityCalls">;
   publish?: EventPublisher;
@@ -79,6 +86,7 @@ export class Invoker {
     const started = Date.now();
     const hostLogs: LogLine[] = [];
     const resources = install.version.manifest.resources;
+    const budget = this.deps.eventBudget;
     const scope: CallScope = {
       tenantId: install.tenantId,
       tenantSlug: install.tenantSlug,
@@ -97,10 +105,11 @@ export class Invoker {
         depth: req.emitDepth ?? 0,
         ...this.deps.emitLimits,
         count: 0,
+        budget: budget && (() => budget.take(install.tenantId, req.emitRoot ?? null, (message) => scope.log("warn", message))),
         publish: (type, data, depth) => {
           if (!this.deps.publish) throw new Error("events are not wired in this process");
           const tenant = { id: install.tenantId, slug: install.tenantSlug };
-          return this.deps.publish(tenant, { type, data, source: `plugin:${install.slug}`, depth });
+          return this.deps.publish(tenant, { type, data, source: `plugin:${install.slug}`, depth, rootId: req.emitRoot });
         },
       },
     };
@@ -108,6 +117,8 @@ export class Invoker {
     let status: InvocationRecord["status"] = "ok";
     let errorText: string | null = null;
     let logs: LogLine[] = [];
+    let quiet = req.kind === "route";
+    let refused = false;
     try {
       const result = await this.deps.sandbox.call({
         key: install.id,
@@ -129,8 +140,11 @@ export class Invoker {
       logs = result.logs;
       const outcome = result.outcome;
       switch (outcome.status) {
-        case "ok":
-          return { ...decode(outcome.json), durationMs: Date.now() - started, invocationId };
+        case "ok": {
+          const done = { ...decode(outcome.json), durationMs: Date.now() - started, invocationId };
+          quiet ||= req.quiet?.(done.value) === true;
+          return done;
+        }
         case "failed":
           throw new PluginFailure(outcome.error);
         case "timeout":
@@ -142,6 +156,13 @@ export class Invoker {
       }
     } catch (err) {
       [status, errorText] = describeFailure(err);
+      // Refused before running (the install is paused or saturated): a flood of these must not
+      // turn into a flood of rows. The metric and the usage counter count them.
+      refused = err instanceof AppError && (err.code === "plugin_paused" || err.code === "plugin_busy");
+      if (refused) {
+        this.deps.capabilities.usage.add(install.tenantId, install.id, `refused:${(err as AppError).code}`);
+        throw err;
+      }
       if (err instanceof PluginFailure && err.record.stack) {
         hostLogs.push({ level: "error", message: `${req.kind} ${label} threw: ${err.record.stack}`, fields: null, at: new Date().toISOString() });
       } else if (errorText) {
@@ -151,12 +172,13 @@ export class Invoker {
     } finally {
       this.deps.metrics?.invocations.inc({ kind: req.kind, status });
       this.deps.metrics?.invocationDuration.observe({ kind: req.kind }, (Date.now() - started) / 1000);
-      const lines = [...logs, ...hostLogs];
+      const lines = refused ? [] : [...logs, ...hostLogs];
       req.onLogs?.(lines);
       // A route call that succeeded and logged nothing is counted, not stored row by row: at
       // hundreds of calls a second the rows would cost more than the calls. Failures, calls that
-      // log, and every hook, job and lifecycle run are stored.
-      if (status === "ok" && lines.length === 0 && req.kind === "route") this.deps.recorder.countQuiet(install.id);
+      // log, and every hook, job and lifecycle run are stored; so are health checks unless
+      // `req.quiet` says the answer changed nothing.
+      if (refused || (status === "ok" && lines.length === 0 && quiet)) this.deps.recorder.countQuiet(install.id);
       else this.deps.recorder.record(
         {
           id: invocationId,

@@ -19,7 +19,8 @@ export function codeFromFiles(versionId: string, entry: string, files: Map<strin
  * keep their own copy, so this is read again only after a sandbox restart or a new version.
  */
 export class PluginCodeStore {
-  private readonly cache = new Map<string, PluginCode>();
+  // Promises, so concurrent first calls of a version read and compile it once.
+  private readonly cache = new Map<string, Promise<PluginCode>>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -27,9 +28,17 @@ export class PluginCodeStore {
     private readonly max = 200,
   ) {}
 
-  async get(versionId: string): Promise<PluginCode> {
+  get(versionId: string): Promise<PluginCode> {
     const hit = this.cache.get(versionId);
     if (hit) return hit;
+    const loading = this.read(versionId);
+    this.cache.set(versionId, loading);
+    loading.catch(() => this.cache.delete(versionId));
+    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string);
+    return loading;
+  }
+
+  private async read(versionId: string): Promise<PluginCode> {
     const row = await this.prisma.pluginVersion.findUniqueOrThrow({
       where: { id: versionId },
       select: { bundle: true, manifest: true, webhooks: true },
@@ -38,9 +47,6 @@ export class PluginCodeStore {
     const webhooks = row.webhooks as unknown as WebhookDefinition[];
     // The stored bundle is what was uploaded; TypeScript is compiled again here (it compiled at upload).
     const { files } = compileTypeScript(withoutAuthorTooling(readPluginZip(Buffer.from(row.bundle), this.upload)));
-    const code = codeFromFiles(versionId, entry, files, webhooks);
-    this.cache.set(versionId, code);
-    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string);
-    return code;
+    return codeFromFiles(versionId, entry, files, webhooks);
   }
 }

@@ -4,12 +4,12 @@ import { AppError } from "../errors.ts";
 import { CollectionIndexError, createCollectionIndexes, dropIndexesByName, dropUndeclaredIndexes, prismaDdl } from "../capabilities/db-collections.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
-import type { Problem } from "../packaging/problem.ts";
 import { compareRegistrations, validatePackage } from "../packaging/validate-package.ts";
 import type { EventService } from "../events/event-service.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall } from "./active-install.ts";
+import { dependencyConflict, dependencyProblems, dependentsBrokenBy, disableDependents, type CascadeOptions } from "./dependency-guard.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
@@ -32,20 +32,33 @@ export interface UploadDeps {
   events: EventService;
   logger: Logger;
   schedules: JobScheduler;
+  /** Disables a dependent without a dependency check (InstallService.disableInstall): the upgrade cascade. */
+  disableDependent: (tenant: Tenant, install: ActiveInstall) => Promise<ActiveInstall>;
 }
+
+/** `cascade`: an upgrade out of an enabled dependent's range disables it (and its dependents) instead of a 409. */
+export type UploadOptions = CascadeOptions;
 
 type Tenant = { id: string; slug: string };
 
 /**
  * Upload = validate (archive, manifest, imports, webhooks) → load in a sandbox and compare
  * what the code registers with the manifest → install a new slug, or upgrade to a higher
- * version keeping secrets, config and data. Nothing is written unless every check passed.
+ * version keeping secrets, config and data. Nothing is written unless every check passed
+ * (an upgrade with `cascade` disables the dependents it breaks just before it is written).
  */
-export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buffer): Promise<UploadResult> {
+export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buffer, opts: UploadOptions = {}): Promise<UploadResult> {
   const pkg = validatePackage(bundle, { upload: deps.upload, limits: deps.limits });
   const { manifest } = pkg;
   const registered = await inspectPackage(deps.sandbox, manifest, pkg.files, pkg.sha256, pkg.webhooks);
-  const problems = [...compareRegistrations(manifest, registered, pkg.webhooks), ...(await dependencyProblems(deps, tenant, manifest))];
+  const tenantInstalls = await deps.installs.list(tenant);
+  // Seed 004: what the plugin requires must be installed in range, and enabled unless an upgrade
+  // keeps this install disabled (a new install, or an upgrade of an enabled or failed one, runs).
+  const keepsDisabled = tenantInstalls.find((i) => i.slug === manifest.slug)?.status === "disabled";
+  const problems = [
+    ...compareRegistrations(manifest, registered, pkg.webhooks),
+    ...dependencyProblems(manifest, tenantInstalls, { requireEnabled: !keepsDisabled }),
+  ];
   if (problems.length) throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
 
   const existing = await deps.prisma.install.findUnique({ where: { tenantId_slug: { tenantId: tenant.id, slug: manifest.slug } } });
@@ -92,21 +105,29 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       version: manifest.version,
     });
   }
-  await withCollectionIndexes(deps, tenant, manifest, () => deps.prisma.$transaction(async (tx) => {
-    const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
-    // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
-    // the one that lost the race gets a 409 and writes nothing.
-    const { count } = await tx.install.updateMany({
-      where: { id: existing.id, currentVersionId: existing.currentVersionId },
-      data: {
-        currentVersionId: versionId,
-        previousVersionId: existing.currentVersionId,
-        status: existing.status === "failed" ? "enabled" : existing.status,
-        error: null,
-      },
+  // An upgrade out of the range an enabled dependent requires breaks it: 409 before anything is
+  // written, or with `cascade` those dependents are disabled right before the upgrade is.
+  const upgrade = { kind: "upgrade" as const, to: manifest.version };
+  const broken = dependentsBrokenBy(tenantInstalls, manifest.slug, upgrade);
+  if (broken.length && !opts.cascade) throw dependencyConflict(manifest.slug, upgrade, broken);
+  await withCollectionIndexes(deps, tenant, manifest, async () => {
+    await disableDependents(manifest.slug, upgrade, broken, { ...opts, disable: (install) => deps.disableDependent(tenant, install) });
+    return deps.prisma.$transaction(async (tx) => {
+      const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
+      // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
+      // the one that lost the race gets a 409 and writes nothing.
+      const { count } = await tx.install.updateMany({
+        where: { id: existing.id, currentVersionId: existing.currentVersionId },
+        data: {
+          currentVersionId: versionId,
+          previousVersionId: existing.currentVersionId,
+          status: existing.status === "failed" ? "enabled" : existing.status,
+          error: null,
+        },
+      });
+      if (count === 0) throw new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
     });
-    if (count === 0) throw new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
-  }));
+  });
   deps.installs.invalidate(tenant.id);
   deps.sandbox.evict(existing.id);
   const upgraded = await afterChange(deps, tenant, existing.id, "onUpgrade", { from: current.version }, "plugin.upgraded");
@@ -164,19 +185,6 @@ async function afterChange(
     source: "platform",
   });
   return install;
-}
-
-// Seed 004: a plugin may depend on others of the same tenant, installed at a matching version.
-async function dependencyProblems(deps: UploadDeps, tenant: Tenant, manifest: Manifest): Promise<Problem[]> {
-  const problems: Problem[] = [];
-  for (const [slug, range] of Object.entries(manifest.dependencies)) {
-    const dep = await deps.installs.find(tenant, slug);
-    if (!dep) problems.push({ path: `dependencies.${slug}`, message: `requires plugin "${slug}" (${range}), which is not installed` });
-    else if (!semver.satisfies(dep.version.version, range)) {
-      problems.push({ path: `dependencies.${slug}`, message: `requires "${slug}" ${range}, but ${dep.version.version} is installed` });
-    }
-  }
-  return problems;
 }
 
 // Two uploads of a new slug at once: the loser sees the unique index, which is a conflict.

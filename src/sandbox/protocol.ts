@@ -1,6 +1,16 @@
 // Messages between the host (API or worker process) and a sandbox process, over Node IPC.
 // Only plain data travels; plugin values are JSON strings produced inside the isolate.
 
+/**
+ * The time a cold isolate may take to load (runtime, compile, module evaluation) before the call
+ * proper starts: the call's own timeout, but never less than a second. Compiling the largest
+ * module an upload accepts takes a fraction of that here; a manifest with a tiny timeout must
+ * not turn every cold start into a timeout, nor a slow load into a killed process.
+ */
+export function loadBudgetMs(timeoutMs: number): number {
+  return Math.max(timeoutMs, 1000);
+}
+
 export type CallKind = "route" | "hook" | "job" | "lifecycle" | "health" | "describe" | "transform";
 
 /** The plugin's JavaScript files, keyed by package path. Sent once per sandbox process. */
@@ -36,6 +46,12 @@ export interface CallTarget {
 export interface CallMessage extends CallTarget {
   t: "call";
   id: number;
+  /**
+   * Unguessable identity of this call, the only one its isolate ever sees: ctx requests and
+   * log lines name it, and are honoured only for the isolate running the call, and by the host
+   * only for the process the call was sent to.
+   */
+  token: string;
   argsJson: string;
   infoJson: string;
   /** Present the first time this process sees the version, or when it asked for it. */
@@ -73,7 +89,11 @@ export interface PluginErrorRecord {
 /** What one call produced, as the sandbox process reports it. */
 export type CallOutcome =
   | { status: "ok"; json: string }
-  | { status: "timeout" }
+  /**
+   * `stuck`: the disposed isolate's thread did not stop (V8 has uninterruptible builtins), so
+   * the process may be holding native work that can still abort it; the host retires it.
+   */
+  | { status: "timeout"; stuck?: boolean }
   | { status: "out_of_memory" }
   | { status: "need_code" }
   /** The isolate was disposed under a running call because another call overran. */
@@ -92,6 +112,8 @@ export interface CapMessage {
   t: "cap";
   capId: number;
   callId: number;
+  /** The call's token: the host answers only when it matches the call sent to this process. */
+  token: string;
   method: string;
   argsJson: string;
 }

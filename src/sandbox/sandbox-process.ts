@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import type { CallInfo, CallOutcome, CallTarget, LogLine, PluginCode, SandboxMessage } from "./protocol.ts";
+import { loadBudgetMs, type CallInfo, type CallOutcome, type CallTarget, type CapMessage, type LogLine, type PluginCode, type SandboxMessage } from "./protocol.ts";
 
 /** Answers one ctx call made by plugin code (`ctx.secrets.get`, `ctx.db.query`, …). */
 export type CapabilityHandler = (method: string, args: unknown[]) => Promise<unknown>;
@@ -24,11 +25,17 @@ export interface SandboxProcessOptions {
   maxIsolates: number;
   graceMs: number;
   logger: Logger;
+  /** What one call may log: lines, and characters of message + fields. */
+  log?: { maxLines: number; maxChars: number };
   onRestart?: () => void;
+  /** The process's entry module (tests start broken ones). */
+  entry?: URL;
 }
 
 interface Pending {
   req: SandboxRequest;
+  /** The call's unguessable identity; a ctx request must name it (see protocol.ts). */
+  token: string;
   /** The process the call was sent to (a retired one keeps serving what it had). */
   child?: ChildProcess;
   resolve: (r: SandboxResult) => void;
@@ -36,6 +43,9 @@ interface Pending {
   watchdog: NodeJS.Timeout;
   overdue: boolean;
 }
+
+// The same bound as the sandbox process applies (see sandbox-main.ts), checked again here.
+const MAX_CAP_ARGS_CHARS = 16 * 1024 * 1024;
 
 const ENTRY = new URL(`./child/sandbox-main${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 
@@ -45,9 +55,10 @@ const ENTRY = new URL(`./child/sandbox-main${import.meta.url.endsWith(".ts") ? "
  * it then restarts itself. Calls in flight on a killed process fail with 503, the overdue one
  * with 504; nothing else is lost.
  *
- * A call that timed out inside the process may have left native work running (a runaway
- * allocation outlives its disposed isolate and later aborts the process). So the process that
- * reported the timeout is retired: new calls go to a fresh one, and the old one is killed once
+ * A call that times out costs only its isolate, which the sandbox process disposes, so one
+ * tenant's runaway code does not restart a process other tenants' isolates live in. Only when
+ * the disposed isolate's thread did not stop (`stuck`: native work that may still abort the
+ * process) is the process retired: new calls go to a fresh one, and the old one is killed once
  * the calls it already had are answered.
  */
 export class SandboxProcess {
@@ -55,8 +66,11 @@ export class SandboxProcess {
   private ready?: Promise<void>;
   private readonly pending = new Map<number, Pending>();
   private readonly retiring = new Set<ChildProcess>();
-  /** Plugin versions whose code each process already has. */
-  private readonly sentCode = new WeakMap<ChildProcess, Set<string>>();
+  /**
+   * Plugin versions whose code each process has or is being sent (the promise settles once the
+   * call carrying it is on the wire; IPC keeps order, so later calls can go without it).
+   */
+  private readonly sentCode = new WeakMap<ChildProcess, Map<string, Promise<boolean>>>();
   private seq = 0;
   private closing = false;
   private recentRestarts: number[] = [];
@@ -77,14 +91,16 @@ export class SandboxProcess {
     return this.ready;
   }
 
-  async call(req: SandboxRequest): Promise<SandboxResult> {
-    await this.start();
+  call(req: SandboxRequest): Promise<SandboxResult> {
     const id = ++this.seq;
     return new Promise<SandboxResult>((resolve, reject) => {
-      // Loading a cold isolate and running the call each get the timeout; then a grace.
-      const limit = req.timeoutMs * 2 + this.opts.graceMs;
+      // Loading a cold isolate gets its load budget (the sandbox process enforces it and the
+      // call's timeout itself), then a grace. Armed first, so a process that never gets ready
+      // cannot hang a call.
+      const limit = loadBudgetMs(req.timeoutMs) + req.timeoutMs + this.opts.graceMs;
       const watchdog = setTimeout(() => this.overrun(id), limit);
-      this.pending.set(id, { req, resolve, reject, watchdog, overdue: false });
+      const token = randomBytes(18).toString("base64url");
+      this.pending.set(id, { req, token, resolve, reject, watchdog, overdue: false });
       void this.send(id, req, false).catch((err) => this.settle(id, undefined, err));
     });
   }
@@ -109,19 +125,43 @@ export class SandboxProcess {
     const p = this.pending.get(id);
     if (!p) return;
     if (!p.child) {
-      await this.start();
+      try {
+        await this.start();
+      } catch (err) {
+        throw err instanceof AppError ? err : new AppError("sandbox_unavailable", undefined, undefined, { cause: err });
+      }
       p.child = this.child;
     }
     const child = p.child;
     if (!child) return; // it died meanwhile: onExit has settled the call or the watchdog will
     let sent = this.sentCode.get(child);
-    if (!sent) this.sentCode.set(child, (sent = new Set()));
-    const code = withCode || !sent.has(req.versionId) ? await req.code() : undefined;
-    if (code) sent.add(req.versionId);
-    if (!this.pending.has(id) || !child.connected) return;
+    if (!sent) this.sentCode.set(child, (sent = new Map()));
+    // Concurrent first calls of a version: one reads the code and sends it, the others wait for
+    // that and go without (asked again through need_code if it was lost).
+    const sending = withCode ? undefined : sent.get(req.versionId);
+    let code: PluginCode | undefined;
+    let done: ((ok: boolean) => void) | undefined;
+    if (!sending || !(await sending)) {
+      sent.set(req.versionId, new Promise<boolean>((r) => (done = r)));
+      try {
+        code = await req.code();
+      } catch (err) {
+        sent.delete(req.versionId);
+        done!(false);
+        throw err;
+      }
+    }
+    if (!this.pending.has(id) || !child.connected) {
+      if (done) {
+        sent.delete(req.versionId);
+        done(false);
+      }
+      return;
+    }
     child.send({
       t: "call",
       id,
+      token: p.token,
       key: req.key,
       versionId: req.versionId,
       memoryMb: req.memoryMb,
@@ -133,11 +173,13 @@ export class SandboxProcess {
       code,
       ephemeral: req.ephemeral,
     });
+    done?.(true);
   }
 
   private spawn(): Promise<void> {
-    const child = fork(ENTRY, [], {
-      execArgv: ["--no-node-snapshot", ...(ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : [])],
+    const entry = this.opts.entry ?? ENTRY;
+    const child = fork(entry, [], {
+      execArgv: ["--no-node-snapshot", ...(entry.pathname.endsWith(".ts") ? ["--import", "tsx"] : [])],
       // Every message is plain JSON-able data (plugin values are already JSON strings);
       // the JSON channel costs the host less CPU per call than the structured-clone one.
       serialization: "json",
@@ -148,6 +190,7 @@ export class SandboxProcess {
         NODE_ENV: process.env.NODE_ENV ?? "production",
         SBH_SANDBOX_IDLE_MS: String(this.opts.idleMs),
         SBH_SANDBOX_MAX_ISOLATES: String(this.opts.maxIsolates),
+        ...(this.opts.log ? { SBH_LOG_MAX_LINES: String(this.opts.log.maxLines), SBH_LOG_MAX_CHARS: String(this.opts.log.maxChars) } : {}),
       },
     });
     this.child = child;
@@ -158,13 +201,30 @@ export class SandboxProcess {
     child.on("message", (msg: SandboxMessage) => this.onMessage(child, msg));
     child.on("exit", (code, signal) => this.onExit(child, code, signal));
     return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        child.off("message", onReady);
+        child.off("exit", onEarlyExit);
+        child.off("error", onError);
+      };
       const onReady = (msg: SandboxMessage) => {
         if (msg.t !== "ready") return;
-        child.off("message", onReady);
+        done();
         resolve();
       };
+      // A process that dies (or cannot start) before it is ready fails the start, and so the
+      // calls waiting for it; onExit restarts it for the calls after them.
+      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        done();
+        reject(new AppError("sandbox_unavailable", `The plugin sandbox exited while starting (${signal ?? `code ${code}`}); retry`));
+      };
+      const onError = (err: Error) => {
+        done();
+        if (this.child === child) this.ready = undefined;
+        reject(new AppError("sandbox_unavailable", undefined, undefined, { cause: err }));
+      };
       child.on("message", onReady);
-      child.once("error", reject);
+      child.once("exit", onEarlyExit);
+      child.once("error", onError);
     });
   }
 
@@ -172,18 +232,19 @@ export class SandboxProcess {
     switch (msg.t) {
       case "result": {
         const p = this.pending.get(msg.id);
-        if (!p) return;
+        // Only the process a call was sent to may answer it.
+        if (!p || p.child !== child) return;
         if (msg.outcome.status === "need_code") {
           void this.send(msg.id, p.req, true).catch((err) => this.settle(msg.id, undefined, err));
           return;
         }
         this.settle(msg.id, { outcome: msg.outcome, logs: msg.logs, durationMs: msg.durationMs });
-        if (msg.outcome.status === "timeout" && child === this.child) this.retire(child);
+        if (msg.outcome.status === "timeout" && msg.outcome.stuck && child === this.child) this.retire(child);
         else if (this.retiring.has(child)) this.killIfDrained(child);
         return;
       }
       case "cap":
-        void this.answerCap(child, msg.capId, msg.callId, msg.method, msg.argsJson);
+        void this.answerCap(child, msg);
         return;
       case "fatal":
         this.opts.logger.error({ sandbox: this.index, reason: msg.message }, "sandbox process lost control of an isolate; killing it");
@@ -196,25 +257,37 @@ export class SandboxProcess {
     }
   }
 
-  private async answerCap(child: ChildProcess, capId: number, callId: number, method: string, argsJson: string): Promise<void> {
-    const p = this.pending.get(callId);
+  private async answerCap(child: ChildProcess, msg: CapMessage): Promise<void> {
+    const p = this.pending.get(msg.callId);
     let json: string;
     try {
-      if (!p) throw Object.assign(new Error("the call this ctx request belongs to has ended"), { name: "CallEnded" });
-      const args = JSON.parse(argsJson);
+      // The call must be running on the process asking, under the token it was given. A
+      // sandbox process (and anything that escaped into one) can only speak for its own calls.
+      if (!p || p.child !== child || typeof msg.token !== "string" || msg.token !== p.token) {
+        throw Object.assign(new Error("the call this ctx request belongs to has ended"), { name: "CallEnded" });
+      }
+      if (typeof msg.method !== "string" || typeof msg.argsJson !== "string") throw new TypeError("malformed ctx call");
+      if (msg.argsJson.length > MAX_CAP_ARGS_CHARS) throw new RangeError(`ctx arguments larger than ${MAX_CAP_ARGS_CHARS} characters are refused`);
+      const args = JSON.parse(msg.argsJson);
       if (!Array.isArray(args)) throw new TypeError("ctx arguments must be a list");
-      const value = await p.req.capability(method, args);
+      const value = await p.req.capability(msg.method, args);
       json = JSON.stringify({ ok: true, value: value === undefined ? null : value });
     } catch (err) {
       const e = err as { name?: string; message?: string; code?: string };
       json = JSON.stringify({ ok: false, error: { name: e?.name ?? "Error", message: e?.message ?? String(err), code: e?.code } });
     }
-    if (child.connected) child.send({ t: "cap-reply", capId, json });
+    if (child.connected) child.send({ t: "cap-reply", capId: msg.capId, json });
   }
 
   private overrun(id: number): void {
     const p = this.pending.get(id);
     if (!p) return;
+    if (!p.child) {
+      // Never sent: the process did not get ready in time. It is not coming back on its own.
+      this.settle(id, undefined, new AppError("sandbox_unavailable"));
+      this.child?.kill("SIGKILL");
+      return;
+    }
     p.overdue = true;
     this.opts.logger.warn({ sandbox: this.index, kind: p.req.kind, name: p.req.name }, "sandbox call overran its deadline; killing the process");
     (p.child ?? this.child)?.kill("SIGKILL");
@@ -222,7 +295,7 @@ export class SandboxProcess {
 
   /** New calls go to a fresh process from now on; this one goes once its calls are answered. */
   private retire(child: ChildProcess): void {
-    this.opts.logger.info({ sandbox: this.index, pid: child.pid }, "sandbox process retired after a timeout");
+    this.opts.logger.warn({ sandbox: this.index, pid: child.pid }, "sandbox process retired: a timed-out isolate did not stop");
     this.retiring.add(child);
     this.child = undefined;
     this.ready = undefined;

@@ -13,7 +13,7 @@ import { toActiveInstall, type ActiveInstall } from "../plugins/active-install.t
 import { Invoker, PluginFailure, type InvokeResult } from "../plugins/invoker.ts";
 import { codeFromFiles } from "../plugins/plugin-code.ts";
 import { checkPackage } from "../plugins/check-package.ts";
-import { routeAnswer, routeErrorAnswer, type RouteAnswer } from "../plugins/route-answer.ts";
+import { RefusedAnswer, routeAnswer, routeErrorAnswer, type RouteAnswer } from "../plugins/route-answer.ts";
 import { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import { fakeCapabilities } from "./fake-capabilities.ts";
 import { createTestContext, type TestContext } from "./test-context.ts";
@@ -125,8 +125,12 @@ class HarnessPlugin implements LoadedPlugin {
         args: [request],
         userId: call.user === undefined ? this.context.user : call.user,
       });
-      return routeAnswer(result);
+      // As called at /ext/<slug>/…: a redirect must stay under it, as on the platform.
+      return routeAnswer(result, { slug: this.manifest.slug, tenant: this.context.tenant, prefix: `/ext/${this.manifest.slug}`, path: pathname.startsWith("/") ? pathname : `/${pathname}` });
     } catch (err) {
+      if (err instanceof RefusedAnswer) {
+        this.context.logs.push({ level: "error", message: `route ${method.toUpperCase()} ${pathname} answer refused: ${err.reason}`, fields: null, at: new Date().toISOString() });
+      }
       return routeErrorAnswer(err);
     }
   }

@@ -333,6 +333,31 @@ describe("admin UI in Chromium", () => {
     assert.match(await page.locator("#try-answer").getByLabel("Response body").innerText(), /sessionStorage/, "shown as text");
   });
 
+  test("hostile-redirect: try-it does not follow a redirect (the token goes nowhere else) and says so; a refused redirect shows the platform's 500", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    await chooseZip("hostile-redirect.zip", fixtureZip("hostile-redirect"));
+    await page.getByText("Installed Hostile Redirect 1.0.0.").first().waitFor();
+    await page.getByRole("link", { name: "Hostile Redirect" }).click();
+    await page.getByRole("link", { name: "Routes" }).click();
+    await page.getByRole("button", { name: "Try it: /ext/hostile-redirect/redirect/:case" }).click();
+    await page.getByLabel("Send my admin token").check();
+    await page.getByLabel("Path").fill("/ext/hostile-redirect/redirect/own-absolute");
+    await page.getByRole("button", { name: "Send" }).click();
+    const answer = page.locator("#try-answer");
+    await answer.getByText("Redirect (3xx), not followed").waitFor();
+    // Followed, the redirect would have called /other as well (with the token).
+    const usage = (await (await t.request("GET", "/api/plugins/hostile-redirect/usage")).json()) as { totals: Record<string, number> };
+    assert.equal(usage.totals["route.307"], 1, "the redirect was answered");
+    assert.equal(usage.totals["route.200"], undefined, "the redirect was followed");
+
+    await page.getByLabel("Path").fill("/ext/hostile-redirect/redirect/admin-api");
+    await page.getByRole("button", { name: "Send" }).click();
+    await answer.getByText("HTTP 500").waitFor();
+    assert.match(await answer.getByLabel("Response body").innerText(), /plugin_bad_response/);
+    await assertAccessible("routes tab, redirect answer");
+  });
+
   test("events: a test event shows each hook's outcome and lands in the list, filterable by type", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await nav("Events").click();

@@ -175,6 +175,16 @@ describe("what the caller gets back", () => {
     await expectError(await t.request("GET", "/ext/not-installed/ping"), 404, "plugin_not_found");
   });
 
+  test("a slug no plugin can have (8 KB, upper case) is 404 plugin_not_found and takes no room in the install cache", async () => {
+    const t = await app.tenant();
+    const before = app.services.installs.size;
+    assert.ok(Number.isInteger(before), "the install cache tells its size");
+    await expectError(await t.request("GET", `/ext/${"x".repeat(8192)}/ping`, { token: null }), 404, "plugin_not_found");
+    await expectError(await fetch(`${app.url}/t/${t.slug}/ext/${"y".repeat(8192)}/ping`), 404, "plugin_not_found");
+    await expectError(await t.request("GET", "/ext/Not-A-Slug/ping"), 404, "plugin_not_found");
+    assert.equal(app.services.installs.size, before);
+  });
+
   test("a wrong method is 405 method_not_allowed with Allow", async () => {
     const t = await withRoutes();
     const del = await t.request("DELETE", "/ext/api-routes/whoami");
@@ -273,5 +283,19 @@ describe("ctx errors the plugin can catch", () => {
     assert.deepEqual(line.fields, { method: "db.query", permission: "db.read" });
     assert.equal(line.invocation.kind, "route");
     assert.equal(line.invocation.name, "GET /db");
+  });
+});
+
+describe("route calls in the install's usage", () => {
+  test("every route call is counted by the status it answered (route.200, route.404), the quiet ones too, though only the others get invocation rows", async () => {
+    const t = await withRoutes();
+    for (let i = 0; i < 3; i++) await ok(await t.request("GET", "/ext/api-routes/public"));
+    await expectError(await t.request("GET", "/ext/api-routes/users/u-1"), 404, "not_found");
+    const usage = await ok(await t.request("GET", "/api/plugins/api-routes/usage"));
+    assert.equal(usage.totals["route.200"], 3, JSON.stringify(usage));
+    assert.equal(usage.totals["route.404"], 1, JSON.stringify(usage));
+    const { plugin } = await ok(await t.request("GET", "/api/plugins/api-routes"));
+    await app.services.recorder.flush();
+    assert.equal(await app.services.db.prisma.invocation.count({ where: { installId: plugin.id, kind: "route" } }), 1, "the quiet calls have no invocation row");
   });
 });

@@ -92,6 +92,14 @@ describe("authenticate", () => {
     assert.equal(res.body.error.message, "The token has expired");
   });
 
+  it("answers 401 invalid_token saying so for a token without exp (it would never expire)", async () => {
+    const { acme } = tenantsFor();
+    const token = jwt.sign({ sub: "u", tenant: acme.slug, role: "admin" }, SECRET);
+    const res = await request(buildApp([acme])).get("/me").set("Authorization", `Bearer ${token}`);
+    expectError(res, 401, "invalid_token");
+    assert.match(res.body.error.message, /^The token has no expiry \(exp claim\)/);
+  });
+
   it("answers 403 tenant_mismatch when X-Tenant-Slug names another tenant", async () => {
     const { acme, globex } = tenantsFor();
     const res = await request(buildApp([acme, globex]))

@@ -2,13 +2,19 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import jwt from "jsonwebtoken";
-import { signToken, verifyToken, type Claims } from "../../src/auth/tokens.ts";
+import { MAX_TOKEN_LIFETIME_DAYS, signToken, verifyToken, type Claims } from "../../src/auth/tokens.ts";
 import { AppError } from "../../src/errors.ts";
 
 const SECRET = "test-secret-0123456789abcdef";
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** An HS256 token signed by hand: exactly the claims given, nothing added (jsonwebtoken adds iat). */
+function handSigned(payload: Record<string, unknown>): string {
+  const signingInput = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url(payload)}`;
+  return `${signingInput}.${createHmac("sha256", SECRET).update(signingInput).digest("base64url")}`;
+}
 
 function assertInvalidToken(fn: () => unknown, message?: string) {
   assert.throws(fn, (err: unknown) => {
@@ -75,9 +81,48 @@ describe("signToken / verifyToken", () => {
   }
 
   it("accepts a correctly hand-signed HS256 token (the crafted-token helper is sound)", () => {
-    const signingInput = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url({ sub: "u", tenant: "acme", role: "member" })}`;
-    const sig = createHmac("sha256", SECRET).update(signingInput).digest("base64url");
-    assert.deepEqual(verifyToken(`${signingInput}.${sig}`, SECRET), { sub: "u", tenant: "acme", role: "member" });
+    const token = handSigned({ sub: "u", tenant: "acme", role: "member", iat: nowSeconds(), exp: nowSeconds() + 60 });
+    assert.deepEqual(verifyToken(token, SECRET), { sub: "u", tenant: "acme", role: "member" });
+  });
+
+  describe("every token expires, within the maximum lifetime", () => {
+    const DAY = 24 * 3600;
+    const NO_EXPIRY = "The token has no expiry (exp claim); tokens must expire: mint one with npm run cli -- token";
+    const TOO_LONG = `The token lives longer than the ${MAX_TOKEN_LIFETIME_DAYS} days a token may; mint a new one`;
+    const claims = { sub: "u", tenant: "acme", role: "admin" };
+
+    it("refuses a validly signed token without exp, with a message saying so", () => {
+      // jsonwebtoken adds iat but no exp unless asked: such a token was valid forever.
+      assertInvalidToken(() => verifyToken(jwt.sign(claims, SECRET), SECRET), NO_EXPIRY);
+      assertInvalidToken(() => verifyToken(jwt.sign({ sub: "p", role: "platform_admin" }, SECRET), SECRET), NO_EXPIRY);
+      assertInvalidToken(() => verifyToken(handSigned(claims), SECRET), NO_EXPIRY);
+    });
+
+    it(`refuses a token that lives longer than ${MAX_TOKEN_LIFETIME_DAYS} days, and accepts one that lives exactly that long`, () => {
+      const iat = nowSeconds();
+      const max = MAX_TOKEN_LIFETIME_DAYS * DAY;
+      assertInvalidToken(() => verifyToken(jwt.sign({ ...claims, iat, exp: iat + max + 1 }, SECRET), SECRET), TOO_LONG);
+      assertInvalidToken(() => verifyToken(jwt.sign({ ...claims, iat, exp: iat + 10 * 365 * DAY }, SECRET), SECRET), TOO_LONG);
+      assert.deepEqual(verifyToken(jwt.sign({ ...claims, iat, exp: iat + max }, SECRET), SECRET), claims);
+    });
+
+    it("counts the lifetime from now when iat is missing or in the future, so no claim stretches it", () => {
+      const now = nowSeconds();
+      const far = now + (MAX_TOKEN_LIFETIME_DAYS + 10) * DAY;
+      assertInvalidToken(() => verifyToken(handSigned({ ...claims, exp: far }), SECRET), TOO_LONG);
+      assertInvalidToken(() => verifyToken(jwt.sign({ ...claims, iat: far - DAY, exp: far }, SECRET), SECRET), TOO_LONG);
+      assert.deepEqual(verifyToken(handSigned({ ...claims, exp: now + DAY }), SECRET), claims);
+    });
+
+    it("refuses to sign a token that would live longer than the maximum (a server would refuse it)", () => {
+      for (const expiresIn of [`${MAX_TOKEN_LIFETIME_DAYS + 1}d`, "1y", MAX_TOKEN_LIFETIME_DAYS * DAY + 1]) {
+        assert.throws(() => signToken(claims as Claims, SECRET, { expiresIn }), /is longer than the 90 days a token may live/, String(expiresIn));
+      }
+      const token = signToken(claims as Claims, SECRET, { expiresIn: `${MAX_TOKEN_LIFETIME_DAYS}d` });
+      const payload = jwt.decode(token) as jwt.JwtPayload;
+      assert.equal(payload.exp! - payload.iat!, MAX_TOKEN_LIFETIME_DAYS * DAY);
+      assert.deepEqual(verifyToken(token, SECRET), claims);
+    });
   });
 
   for (const garbage of ["", "garbage", "a.b.c", "...", "x".repeat(10_000), "eyJhbGciOiJIUzI1NiJ9.!!!.sig"]) {

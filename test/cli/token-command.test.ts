@@ -84,6 +84,21 @@ describe("cli token", () => {
     assert.match(r.stderr, USAGE_LINE);
   });
 
+  it("always sets exp (30 days by default) and exits 2 for an --expires-in past the 90-day maximum", async () => {
+    const r = await cli("token", "--tenant", "acme", "--role", "admin");
+    const payload = jwt.decode(r.stdout.trim()) as jwt.JwtPayload;
+    assert.equal(payload.exp! - payload.iat!, 30 * 24 * 3600);
+    for (const span of ["91d", "1y", String(90 * 24 * 3600 + 1)]) {
+      const long = await cli("token", "--tenant", "acme", "--role", "admin", "--expires-in", span);
+      assert.equal(long.code, 2, span);
+      assert.equal(long.stdout, "");
+      assert.match(long.stderr, /is longer than the 90 days a token may live/);
+    }
+    const longest = await cli("token", "--tenant", "acme", "--role", "admin", "--expires-in", "90d");
+    assert.equal(longest.code, 0, longest.stderr);
+    assert.deepEqual(verifyToken(longest.stdout.trim(), devSecret()), { sub: "cli-admin", tenant: "acme", role: "admin" });
+  });
+
   it("exits 2 for an unknown option or an unreadable --expires-in", async () => {
     for (const args of [["--role", "admin", "--tenant", "acme", "--bogus"], ["--role", "admin", "--tenant", "acme", "--expires-in", "soon"]]) {
       const r = await cli("token", ...args);

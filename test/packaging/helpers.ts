@@ -9,6 +9,8 @@ export const upload: Config["upload"] = {
   maxUnpackedBytes: 20 * 1024 * 1024,
   maxEntries: 500,
   maxRatio: 100,
+  maxModuleBytes: 2 * 1024 * 1024,
+  maxCodeBytes: 5 * 1024 * 1024,
 };
 
 export const limits: PlatformLimits = {
@@ -16,7 +18,12 @@ export const limits: PlatformLimits = {
   jobTimeoutMs: 30_000,
   memoryMb: 128,
   maxDiskMb: 100,
+  maxDbDocuments: 100_000,
+  maxDbMb: 100,
+  maxFiles: 10_000,
   rateLimit: { calls: 6000, periodSeconds: 60 },
+  maxJobs: 20,
+  allowSecondSchedules: false,
 };
 
 /** Runs `fn`, which must throw AppError(code), and returns the problems in its details. */

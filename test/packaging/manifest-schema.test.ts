@@ -25,7 +25,16 @@ describe("parseManifest: valid manifests", () => {
       events: [],
       jobs: [],
       http_allowlist: [],
-      resources: { timeout_ms: 5000, job_timeout_ms: 30_000, memory_mb: 128, max_disk_mb: 100, rate_limit: { calls: 6000, period_seconds: 60 } },
+      resources: {
+        timeout_ms: 5000,
+        job_timeout_ms: 30_000,
+        memory_mb: 128,
+        max_disk_mb: 100,
+        max_files: 10_000,
+        max_db_documents: 100_000,
+        max_db_mb: 100,
+        rate_limit: { calls: 6000, period_seconds: 60 },
+      },
       runtime: {
         health_check: { enabled: false, interval_seconds: 30, timeout_seconds: 3 },
         retry: { max_attempts: 3, backoff_seconds: 0.5 },
@@ -142,12 +151,15 @@ describe("parseManifest: each rule", () => {
 
   test("resources may only lower the platform maxima, and the message says the maximum", () => {
     const problems = problemsOf({
-      resources: { timeout_ms: 60_000, job_timeout_ms: 0, memory_mb: 4096, max_disk_mb: 101, rate_limit: { calls: 6001 } },
+      resources: { timeout_ms: 60_000, job_timeout_ms: 0, memory_mb: 4096, max_disk_mb: 101, max_files: 10_001, max_db_documents: 100_001, max_db_mb: 0, rate_limit: { calls: 6001 } },
     });
     assertProblem(problems, "resources.timeout_ms", "at most 5000 ms (the platform maximum)");
-    assertProblem(problems, "resources.job_timeout_ms", "at least 1 ms");
+    assertProblem(problems, "resources.job_timeout_ms", "at least 100 ms");
     assertProblem(problems, "resources.memory_mb", "at most 128 MB");
     assertProblem(problems, "resources.max_disk_mb", "at most 100 MB");
+    assertProblem(problems, "resources.max_files", "at most 10000 files (the platform maximum)");
+    assertProblem(problems, "resources.max_db_documents", "at most 100000 documents");
+    assertProblem(problems, "resources.max_db_mb", "at least 1 MB");
     assertProblem(problems, "resources.rate_limit.calls", "at most 6000 calls");
   });
 

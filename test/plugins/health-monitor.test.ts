@@ -60,6 +60,16 @@ async function healthCalls(installId: string, processes: Services[] = [app.servi
   return processes[0]!.db.prisma.invocation.count({ where: { installId, kind: "health" } });
 }
 
+/** Health checks run for the install, stored as invocations or not (usage counters `health.*`). */
+async function healthChecks(installId: string, processes: Services[] = [app.services]): Promise<number> {
+  for (const p of processes) await p.usage.flush();
+  const [row] = await processes[0]!.db.sql.query<{ n: number }>(
+    `SELECT COALESCE(sum(value), 0)::int AS n FROM usage_counters WHERE install_id = $1::uuid AND metric LIKE 'health.%'`,
+    [installId],
+  );
+  return row!.n;
+}
+
 describe("per-install health checks", { concurrency: true }, () => {
   test("without a health() handler the built-in ping answers: ok in GET /api/plugins and /:id, no event", async () => {
     const t = await app.tenant("hping");
@@ -147,11 +157,12 @@ describe("per-install health checks", { concurrency: true }, () => {
     // A check that started just before the disable may still land (within its 1 s timeout); count
     // from after it, so only a check started while disabled can fail the test.
     await sleep(1_500);
-    const callsWhenDisabled = await healthCalls(paused.id);
+    const checksWhenDisabled = await healthChecks(paused.id);
     // Past one interval plus a tick: an enabled install would have been checked again by now.
     await sleep(6_000);
-    assert.equal(await healthCalls(paused.id), callsWhenDisabled);
+    assert.equal(await healthChecks(paused.id), checksWhenDisabled);
     assert.deepEqual(await listedHealth(t, "health-modes"), first, "the last check is kept, not redone");
+    assert.equal(await healthChecks(off.id), 0);
     assert.equal(await healthCalls(off.id), 0);
     assert.equal(await listedHealth(t, "health-off"), null);
     assert.equal(await health(t, "health-off"), null);
@@ -178,13 +189,42 @@ describe("per-install health checks", { concurrency: true }, () => {
     assert.deepEqual(await events(quiet, "plugin.unhealthy"), []);
   });
 
+  test("a check that succeeds, logs nothing and changes nothing is counted, not stored", async () => {
+    const t = await app.tenant("hquiet");
+    const ping = await install(t, "health-ping");
+    const logs = await install(t, "health-logs");
+    // checked_at moves when a check is claimed, before it ends; the counters move once it ended.
+    const checks = (id: string, n: number) => eventually(`${n} health checks of ${id}`, async () => (await healthChecks(id)) >= n, 12_000);
+    await checks(ping.id, 2);
+    // The first check moved the status from none to ok: that one is stored; the next is only counted.
+    assert.equal(await healthCalls(ping.id), 1);
+    const usage = await ok(await t.request("GET", `/api/plugins/${ping.id}/usage`));
+    assert.ok(usage.totals["health.ok"] >= 2, JSON.stringify(usage.totals));
+    // A check that logs is stored every time, with its line.
+    await checks(logs.id, 2);
+    assert.ok((await healthCalls(logs.id)) >= 2);
+    const lines = (await ok(await t.request("GET", `/api/plugins/${logs.id}/logs`))).logs;
+    assert.ok(lines.filter((l: { message: string }) => l.message === "health checked").length >= 2);
+
+    // A successful answer that changes the status is stored; the same status again is not.
+    const modes = await install(t, "health-modes");
+    await checked(t, "health-modes", "ok");
+    assert.equal(await healthCalls(modes.id), 1);
+    await ok(await t.request("PUT", "/api/plugins/health-modes/config", { json: { mode: "degraded" } }));
+    await checked(t, "health-modes", "degraded");
+    assert.equal(await healthCalls(modes.id), 2);
+    await checks(modes.id, (await healthChecks(modes.id)) + 1);
+    assert.equal((await listedHealth(t, "health-modes"))?.status, "degraded");
+    assert.equal(await healthCalls(modes.id), 2);
+  });
+
   test("with two background processes each install is checked once per interval", async () => {
     const second = await app.startConsumer();
     const t = await app.tenant("hpair");
     const plugin = await install(t, "health-ping");
     await checked(t, "health-ping", "ok");
     await sleep(1_500); // many ticks of both processes, well inside the 5 s interval
-    assert.equal(await healthCalls(plugin.id, [app.services, second]), 1);
+    assert.equal(await healthChecks(plugin.id, [app.services, second]), 1);
   });
 });
 
@@ -201,7 +241,7 @@ describe("scaled mode (Postgres, BullMQ)", () => {
       const workers = await Promise.all([scaled.startConsumer(), scaled.startConsumer()]);
       await checked(tn, "health-ping", "ok");
       await sleep(1_500);
-      assert.equal(await healthCalls(plugin.id, [scaled.services, ...workers]), 1);
+      assert.equal(await healthChecks(plugin.id, [scaled.services, ...workers]), 1);
     } finally {
       await scaled.close();
     }

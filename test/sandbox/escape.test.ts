@@ -99,12 +99,9 @@ test("stack traces, Error.prepareStackTrace and ctx errors show neither host fra
   const report = await probe();
   assert.deepEqual(report.stackHostPaths, []);
   assert.equal(report.ctxErrors.length, 5, `every bad ctx call threw: ${JSON.stringify(report.ctxErrors)}`);
-  assert.ok(report.callSites.length > 0, "prepareStackTrace saw the isolate's frames");
-  for (const site of report.callSites) {
-    assert.match(site.file, /^(plugin:\/\/\/|sbh:)/, `frame from ${site.file}`);
-    assert.doesNotMatch(site.receiver, /^reached/, `a receiver leaked from ${site.file}`);
-    assert.doesNotMatch(site.fn, /^reached/, `a function leaked from ${site.file}`);
-  }
+  // The runtime locks Error.prepareStackTrace: a plugin's assignment is ignored, so no CallSite
+  // (with its getThis/getFunction) ever reaches plugin code and stacks stay strings.
+  assert.deepEqual(report.callSites, [], "Error.prepareStackTrace installed by a plugin is never called");
   assert.equal(report.importMeta, "value:{}", "import.meta carries no host URL");
 });
 

@@ -52,7 +52,8 @@ test("2 API + 2 worker processes: changes reach every API within a second; hook,
   if (!(await ready(t))) return;
   const rx = await startReceiver();
   after(() => rx.close());
-  const app = await startTestApp({ engine: "bullmq", worker: false, env: { ALLOW_PRIVATE_EGRESS: "true" } });
+  // scaled-all's job ticks every second: the operator's opt-in (PLUGIN_ALLOW_SECOND_SCHEDULES).
+  const app = await startTestApp({ engine: "bullmq", worker: false, env: { ALLOW_PRIVATE_EGRESS: "true", PLUGIN_ALLOW_SECOND_SCHEDULES: "true" } });
   after(() => app.close());
   const env = { ALLOW_PRIVATE_EGRESS: "true", OUTBOX_SWEEP_MS: "500", OUTBOX_STALE_MS: "2000" };
   const [a, b] = await Promise.all([app.spawnApi(env), app.spawnApi(env)]);

@@ -1,14 +1,19 @@
-import type { CallMessage, CallOutcome, PluginCode } from "../protocol.ts";
+import { loadBudgetMs, type CallMessage, type CallOutcome, type LogLine, type PluginCode } from "../protocol.ts";
 import { CompileCache } from "./compile-cache.ts";
 import { PluginIsolate, type CapRelay, type LogSink } from "./plugin-isolate.ts";
 
 export interface PoolOptions {
   idleMs: number;
   maxIsolates: number;
-  relay: CapRelay;
-  sink: LogSink;
+  /** Called only for a call the requesting isolate is running (token checked by the pool). */
+  relay: (token: string, method: unknown, argsJson: unknown) => Promise<string>;
+  sink: (token: string, line: LogLine, chars: number) => void;
   onCatastrophe: (message: string) => void;
+  /** The in-isolate runtime's source (tests hand in a deliberately compromised one). */
+  runtimeSource?: string;
 }
+
+const NOT_YOUR_CALL = JSON.stringify({ ok: false, error: { name: "CallEnded", message: "the call this ctx request belongs to has ended" } });
 
 /**
  * Warm isolates of one sandbox process, one per install, plus the plugin code and V8 code
@@ -20,6 +25,13 @@ export class IsolatePool {
   private readonly loading = new Map<string, Promise<PluginIsolate>>();
   private readonly code = new Map<string, PluginCode>();
   private readonly cache = new CompileCache();
+  /**
+   * The isolate each running call was given to, by call token. Plugin code may reach anything
+   * inside its own isolate, the runtime's relays included, so a ctx request or log line is
+   * honoured only when the token names a call its own isolate is running: guessing or replaying
+   * another call's token from another isolate gets nothing.
+   */
+  private readonly running = new Map<string, PluginIsolate>();
   evicted = 0;
 
   constructor(private readonly opts: PoolOptions) {}
@@ -44,9 +56,48 @@ export class IsolatePool {
     } catch (err) {
       return loadFailure(err);
     }
-    const outcome = await iso.call(msg.id, msg.kind, msg.name, msg.argsJson, msg.infoJson, msg.timeoutMs);
+    const outcome = await this.runOn(iso, msg);
     if (iso.disposed) this.forget(msg.key, iso);
     return outcome;
+  }
+
+  private async runOn(iso: PluginIsolate, msg: CallMessage): Promise<CallOutcome> {
+    this.running.set(msg.token, iso);
+    try {
+      return await iso.call(msg.token, msg.kind, msg.name, msg.argsJson, msg.infoJson, msg.timeoutMs);
+    } finally {
+      this.running.delete(msg.token);
+    }
+  }
+
+  /** The relay and log sink one isolate is built with, bound to the calls it runs. */
+  private boundTo(iso: PluginIsolate): { relay: CapRelay; sink: LogSink } {
+    return {
+      relay: (token, method, argsJson) =>
+        typeof token === "string" && this.running.get(token) === iso ? this.opts.relay(token, method, argsJson) : Promise.resolve(NOT_YOUR_CALL),
+      sink: (token, line, chars) => {
+        if (typeof token === "string" && this.running.get(token) === iso) this.opts.sink(token, line, chars);
+      },
+    };
+  }
+
+  /**
+   * Loads the plugin within its load budget. Compiling has no timeout of its own in isolated-vm,
+   * so the whole load races a deadline: a package that loads too slowly times out its own call
+   * (and counts against its install) rather than outliving the host's watchdog.
+   */
+  private async loadInto(iso: PluginIsolate, code: PluginCode, timeoutMs: number): Promise<void> {
+    const { relay, sink } = this.boundTo(iso);
+    const budget = loadBudgetMs(timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`loading the plugin timed out after ${budget} ms`)), budget);
+    });
+    try {
+      await Promise.race([iso.load(code, this.cache, relay, sink, budget, this.opts.runtimeSource), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Disposes every isolate whose key starts with the prefix (an install changed). */
@@ -89,7 +140,7 @@ export class IsolatePool {
     this.makeRoom();
     const iso = new PluginIsolate(msg.key, msg.memoryMb, this.opts.onCatastrophe);
     try {
-      await iso.load(code, this.cache, this.opts.relay, this.opts.sink, msg.timeoutMs);
+      await this.loadInto(iso, code, msg.timeoutMs);
     } catch (err) {
       iso.dispose();
       throw err;
@@ -101,8 +152,8 @@ export class IsolatePool {
   private async runEphemeral(msg: CallMessage, code: PluginCode): Promise<CallOutcome> {
     const iso = new PluginIsolate(msg.key, msg.memoryMb, this.opts.onCatastrophe);
     try {
-      await iso.load(code, this.cache, this.opts.relay, this.opts.sink, msg.timeoutMs);
-      return await iso.call(msg.id, msg.kind, msg.name, msg.argsJson, msg.infoJson, msg.timeoutMs);
+      await this.loadInto(iso, code, msg.timeoutMs);
+      return await this.runOn(iso, msg);
     } catch (err) {
       return iso.disposed ? { status: "out_of_memory" } : loadFailure(err, iso);
     } finally {

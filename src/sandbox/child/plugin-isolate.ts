@@ -1,16 +1,25 @@
 import ivm from "isolated-vm";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import type { CallOutcome, LogLine, PluginCode } from "../protocol.ts";
 import type { CompileCache } from "./compile-cache.ts";
 import { RUNTIME_SOURCE, SDK_SOURCE } from "./isolate-sources.ts";
 
-/** Relays ctx calls out of the isolate; resolves with the host's JSON reply. */
-export type CapRelay = (callId: number, method: string, argsJson: string) => Promise<string>;
-export type LogSink = (callId: number | null, line: LogLine) => void;
+/**
+ * Relays ctx calls out of the isolate; resolves with the host's JSON reply. `token` is whatever
+ * the isolate claims: the pool binds each isolate's relay to the calls that isolate is running.
+ */
+export type CapRelay = (token: unknown, method: unknown, argsJson: unknown) => Promise<string>;
+export type LogSink = (token: unknown, line: LogLine, chars: number) => void;
 
 const SDK_SPECIFIER = "@sbh/sdk";
 const MAX_LOG_MESSAGE = 8 * 1024;
+// Structured fields beyond this are not parsed or kept: the line says how big they were.
+const MAX_LOG_FIELDS = 16 * 1024;
 const LEVELS = new Set(["debug", "info", "warn", "error"]);
+// How long a disposed isolate's thread may take to stop. V8 interrupts script at its next stack
+// check; a few builtins (Array.prototype.fill over a huge array) have none and run on regardless.
+const STOP_GRACE_MS = 250;
 
 /**
  * One isolate running one plugin version for one install. Created cold from the compile
@@ -35,19 +44,26 @@ export class PluginIsolate {
   }
 
   /** Boots the runtime, links and evaluates the plugin's entry module. */
-  async load(code: PluginCode, cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number): Promise<void> {
+  async load(code: PluginCode, cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number, runtimeSource = RUNTIME_SOURCE): Promise<void> {
     const context = await this.isolate.createContext();
-    const logTo = (callId: number | null, level: string, message: string, fields: string | null) => {
-      sink(callId, {
-        level: (LEVELS.has(level) ? level : "info") as LogLine["level"],
-        message: String(message).slice(0, MAX_LOG_MESSAGE),
-        fields: fields === null ? null : safeParse(fields),
-        at: new Date().toISOString(),
-      });
+    const logTo = (token: unknown, level: string, message: string, fields: string | null) => {
+      const text = String(message).slice(0, MAX_LOG_MESSAGE);
+      const tooBig = typeof fields === "string" && fields.length > MAX_LOG_FIELDS;
+      sink(
+        token,
+        {
+          level: (LEVELS.has(level) ? level : "info") as LogLine["level"],
+          message: text,
+          fields: typeof fields !== "string" ? null : tooBig ? { truncated: true, chars: fields.length } : safeParse(fields),
+          at: new Date().toISOString(),
+        },
+        text.length + (typeof fields === "string" && !tooBig ? fields.length : 0),
+      );
     };
     // The runtime is compiled (from the cache) as a function of the two host callbacks, which
     // enter the isolate as References and stay inside the runtime's closure.
-    const runtime = await this.compileScript(cache, "runtime", `(function ($0, $1) {\n${RUNTIME_SOURCE}\n})`);
+    const runtimeId = runtimeSource === RUNTIME_SOURCE ? "runtime" : `runtime:${createHash("sha1").update(runtimeSource).digest("hex")}`;
+    const runtime = await this.compileScript(cache, runtimeId, `(function ($0, $1) {\n${runtimeSource}\n})`);
     const boot = (await runtime.run(context, { reference: true, timeout: timeoutMs })) as ivm.Reference<Function>;
     this.dispatch = (await boot.apply(undefined, [relay, logTo], {
       arguments: { reference: true },
@@ -94,7 +110,7 @@ export class PluginIsolate {
   }
 
   /** Runs one handler. The isolate's own timeout covers synchronous runs; a host deadline covers awaits. */
-  async call(callId: number, kind: string, name: string, argsJson: string, infoJson: string, timeoutMs: number): Promise<CallOutcome> {
+  async call(token: string, kind: string, name: string, argsJson: string, infoJson: string, timeoutMs: number): Promise<CallOutcome> {
     if (!this.dispatch) throw new Error("isolate not loaded");
     this.lastUsed = Date.now();
     this.inFlight++;
@@ -103,7 +119,7 @@ export class PluginIsolate {
       timer = setTimeout(() => resolve({ status: "timeout" }), timeoutMs);
     });
     const run = this.dispatch
-      .apply(undefined, [callId, kind, name, argsJson, infoJson], {
+      .apply(undefined, [token, kind, name, argsJson, infoJson], {
         arguments: { copy: true },
         result: { promise: true, copy: true },
         timeout: timeoutMs,
@@ -112,10 +128,13 @@ export class PluginIsolate {
       .catch((err: unknown) => this.classify(err));
     try {
       const outcome = await Promise.race([run, deadline]);
-      // A call that overran may have left the isolate stuck (a loop after an await, a
-      // runaway allocation): start the next call on a fresh one.
-      if (outcome.status === "timeout") this.dispose();
-      return outcome;
+      if (outcome.status !== "timeout") return outcome;
+      // A call that overran may have left the isolate stuck (a loop after an await, a runaway
+      // allocation): the next call starts on a fresh one. Disposing interrupts the isolate's
+      // thread; if it does not stop, this process is no longer safe to keep (the host retires it).
+      this.dispose();
+      const stopped = await Promise.race([run.then(() => true), delay(STOP_GRACE_MS)]);
+      return stopped ? outcome : { status: "timeout", stuck: true };
     } finally {
       clearTimeout(timer);
       this.inFlight--;
@@ -159,6 +178,10 @@ export class PluginIsolate {
     if (!cached && produced) cache.set(id, produced);
     return mod;
   }
+}
+
+function delay(ms: number): Promise<false> {
+  return new Promise((resolve) => setTimeout(() => resolve(false), ms).unref());
 }
 
 function safeParse(json: string): unknown {

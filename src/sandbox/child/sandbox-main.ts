@@ -3,7 +3,13 @@
 import type { CallMessage, HostMessage, LogLine, SandboxMessage } from "../protocol.ts";
 import { IsolatePool } from "./isolate-pool.ts";
 
-const MAX_LOG_LINES = 200;
+// What one call may log (lines, and characters of message + fields); the rest is counted and
+// reported in one closing line.
+const maxLogLines = Number(process.env.SBH_LOG_MAX_LINES ?? 200);
+const maxLogChars = Number(process.env.SBH_LOG_MAX_CHARS ?? 256 * 1024);
+// ctx arguments are JSON text from plugin code; the largest legitimate one is a file upload
+// (10 MiB, escaped). Anything bigger is refused here, before the host parses it.
+const MAX_CAP_ARGS_CHARS = 16 * 1024 * 1024;
 const idleMs = Number(process.env.SBH_SANDBOX_IDLE_MS ?? 300_000);
 const maxIsolates = Number(process.env.SBH_SANDBOX_MAX_ISOLATES ?? 500);
 
@@ -11,36 +17,43 @@ const send = (msg: SandboxMessage) => {
   if (process.connected) process.send!(msg);
 };
 
-const logs = new Map<number, { lines: LogLine[]; dropped: number }>();
+/** Calls in progress by token: the host's call id and the log lines gathered so far. */
+const calls = new Map<string, { id: number; lines: LogLine[]; chars: number; dropped: number }>();
 const caps = new Map<number, (json: string) => void>();
 let capSeq = 0;
+
+const refusal = (name: string, message: string) => JSON.stringify({ ok: false, error: { name, message } });
 
 const pool = new IsolatePool({
   idleMs,
   maxIsolates,
-  // Called from inside an isolate: check every value, and never throw or reject, since an
-  // unhandled rejection here would take the whole process (every tenant's calls) down.
-  relay: (callId, method, argsJson) =>
+  // Called from inside an isolate (the pool has checked the token belongs to that isolate's
+  // call): check every value, and never throw or reject, since an unhandled rejection here
+  // would take the whole process (every tenant's calls) down.
+  relay: (token, method, argsJson) =>
     new Promise<string>((resolve) => {
-      if (typeof callId !== "number" || typeof method !== "string" || typeof argsJson !== "string") {
-        resolve(JSON.stringify({ ok: false, error: { name: "TypeError", message: "malformed ctx call" } }));
-        return;
+      const call = calls.get(token);
+      if (!call) return resolve(refusal("CallEnded", "the call this ctx request belongs to has ended"));
+      if (typeof method !== "string" || typeof argsJson !== "string") return resolve(refusal("TypeError", "malformed ctx call"));
+      if (argsJson.length > MAX_CAP_ARGS_CHARS) {
+        return resolve(refusal("ArgumentsTooLarge", `ctx.${method.slice(0, 64)}: arguments larger than ${MAX_CAP_ARGS_CHARS} characters are refused`));
       }
       const capId = ++capSeq;
       caps.set(capId, resolve);
       try {
-        send({ t: "cap", capId, callId, method, argsJson });
+        send({ t: "cap", capId, callId: call.id, token, method, argsJson });
       } catch (err) {
         caps.delete(capId);
-        resolve(JSON.stringify({ ok: false, error: { name: "Error", message: `ctx call could not be relayed: ${(err as Error).message}` } }));
+        resolve(refusal("Error", `ctx call could not be relayed: ${(err as Error).message}`));
       }
     }),
-  sink: (callId, line) => {
-    if (callId !== null && typeof callId !== "number") return;
-    const bucket = callId === null ? undefined : logs.get(callId);
+  sink: (token, line, chars) => {
+    const bucket = calls.get(token);
     if (!bucket) return; // a log after its call ended has nowhere to go
-    if (bucket.lines.length < MAX_LOG_LINES) bucket.lines.push(line);
-    else bucket.dropped++;
+    if (bucket.dropped === 0 && bucket.lines.length < maxLogLines && bucket.chars + chars <= maxLogChars) {
+      bucket.lines.push(line);
+      bucket.chars += chars;
+    } else bucket.dropped++;
   },
   // V8 lost control of an isolate; this process may hang from here on. The host kills it.
   onCatastrophe: (message) => send({ t: "fatal", message }),
@@ -49,15 +62,15 @@ const pool = new IsolatePool({
 async function handleCall(msg: CallMessage): Promise<void> {
   const started = performance.now();
   if (msg.code) pool.rememberCode(msg.code);
-  logs.set(msg.id, { lines: [], dropped: 0 });
+  const bucket = { id: msg.id, lines: [] as LogLine[], chars: 0, dropped: 0 };
+  calls.set(msg.token, bucket);
   const outcome = await pool.run(msg).catch((err: unknown) => ({
     status: "failed" as const,
     error: { name: "SandboxError", message: err instanceof Error ? err.message : String(err) },
   }));
-  const bucket = logs.get(msg.id)!;
-  logs.delete(msg.id);
+  calls.delete(msg.token);
   if (bucket.dropped > 0) {
-    bucket.lines.push({ level: "warn", message: `${bucket.dropped} more log lines dropped`, fields: null, at: new Date().toISOString() });
+    bucket.lines.push({ level: "warn", message: `${bucket.dropped} more log lines dropped (a call keeps at most ${maxLogLines} lines and ${maxLogChars} characters)`, fields: null, at: new Date().toISOString() });
   }
   send({ t: "result", id: msg.id, outcome, logs: bucket.lines, durationMs: performance.now() - started });
 }

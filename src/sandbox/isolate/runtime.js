@@ -5,6 +5,14 @@
 //
 // Everything crossing the boundary is a JSON string, so only copies ever cross. Builtins the
 // dispatcher relies on are captured now, before plugin code can tamper with them.
+//
+// Strict mode matters beyond hygiene: V8 hides strict functions from CallSite.getFunction()
+// and Function.prototype.caller, so plugin code cannot pick the dispatcher or the relays off a
+// stack trace. None of this is what keeps tenants apart, though: each call is named by an
+// unguessable token, and the sandbox process and the host honour a ctx request only for the
+// call that the requesting isolate is running. Reaching these internals is worth nothing.
+"use strict";
+
 const capRef = $0;
 const logRef = $1;
 const stringify = JSON.stringify;
@@ -18,6 +26,15 @@ const defineProperty = Object.defineProperty;
 const opts = (o) => freeze(Object.assign(Object.create(null), o));
 const CAP_OPTIONS = opts({ arguments: opts({ copy: true }), result: opts({ promise: true, copy: true }) });
 const LOG_OPTIONS = opts({ arguments: opts({ copy: true }) });
+
+// Stack-trace hooks are the platform's: a plugin may not install a prepareStackTrace that
+// collects CallSites (assignments are ignored, reads give undefined), nor replace captureStackTrace.
+defineProperty(ErrorCtor, "prepareStackTrace", { get: () => undefined, set: () => {}, configurable: false });
+defineProperty(ErrorCtor, "captureStackTrace", { value: ErrorCtor.captureStackTrace, writable: false, configurable: false });
+
+// WebAssembly memories are reserved outside the V8 heap that memory_mb limits (a 64 MB plugin
+// kept three 1 GB memories across calls), so plugin code gets no WebAssembly at all.
+delete globalThis.WebAssembly;
 
 const registry = {
   hooks: new Map(),
@@ -150,6 +167,7 @@ function sendLog(callId, level, message, fields) {
   logRef.applySync(undefined, [callId, level, toText(message), f], LOG_OPTIONS);
 }
 
+// Call identities below (`callId`) are the host's per-call tokens.
 // console.* has no ctx, so it is attributed to the newest call still running in this isolate;
 // ctx.log is exact. Calls overlap only when a plugin awaits across concurrent requests.
 const running = [];

@@ -80,8 +80,9 @@ export function renderRoutes({ plugin, panel, tenant }) {
     // Without a token the tenant is named by header, as a public caller would.
     /** @type {Record<string, string>} */
     const headers = sendToken.checked ? authHeaders() : { "x-tenant-slug": tenant };
+    // Never followed: a redirect would carry the admin's token to wherever it leads.
     /** @type {RequestInit} */
-    const init = { method: method.value, headers };
+    const init = { method: method.value, headers, redirect: "manual" };
     if (WITH_BODY.has(method.value) && body.value.trim() !== "") {
       try {
         JSON.parse(body.value);
@@ -96,6 +97,19 @@ export function renderRoutes({ plugin, panel, tenant }) {
     const started = performance.now();
     try {
       const res = await fetch(target.pathname + target.search, init);
+      if (res.type === "opaqueredirect") {
+        // The browser hides a redirect's status and Location from the page that did not follow it.
+        replace(
+          answer,
+          h("p", null, h("strong", { class: "warn-text" }, "Redirect (3xx), not followed"), ` · ${Math.round(performance.now() - started)} ms`),
+          h(
+            "p",
+            { class: "notice" },
+            "The route answered with a redirect. Try it does not follow redirects, so your token goes nowhere else; the browser does not show the page where it leads (its Location). Call the route with curl -i to see it.",
+          ),
+        );
+        return;
+      }
       const text = await res.text();
       const ms = Math.round(performance.now() - started);
       let shown = text;
