@@ -134,7 +134,7 @@ function eventSection(events: EventBenchResult[]): string[] {
 
 function noisySection(r: NoisyNeighbourResult): string[] {
   const lines = ["Noisy neighbour — tenant B: GET /ext/hello/ping, one at a time; tenant A meanwhile: a self-emitting hook fed a root",
-    "event every 500 ms (EVENT_TREE_MAX and TENANT_EMIT_RATE at their defaults) and 4 loops on a route spinning to its 100 ms timeout"];
+    "event every 500 ms (EVENT_TREE_MAX and TENANT_EMIT_RATE at their defaults) and 2 loops on a route spinning to its 100 ms timeout"];
   const row = (label: string, l: LoadResult) => [label, l.rps.toFixed(0), l.latencyMs.p50.toFixed(2), l.latencyMs.p99.toFixed(2), String(l.errors)];
   lines.push(...table(["tenant B", "req/s", "p50 ms", "p99 ms", "errors"], [row("idle", r.idle), row("during A's storms", r.storm)], 1));
   lines.push(`p50 ratio: ×${r.ratio.toFixed(2)}; A's spin answers by status: ${JSON.stringify(r.noisy.spinAnswers)}; A's root events: ${r.noisy.rootEvents}`);

@@ -87,7 +87,7 @@ const EnvSchema = z.object({
   // Events emitted under one root event (a host or API event, or a route's or job's emit), at
   // every depth together; and plugin emits per tenant per second. Past either, ctx.emit throws.
   EVENT_TREE_MAX: int(1000, 1),
-  TENANT_EMIT_RATE: int(200, 1),
+  TENANT_EMIT_RATE: int(50, 1),
   TENANT_EMIT_PERIOD_S: int(1, 1),
   // POST /api/events per tenant per second (429 + Retry-After past it).
   TENANT_EVENT_RATE: int(1000, 1),

@@ -36,13 +36,6 @@ export class InvocationRecorder {
     this.schedule();
   }
 
-  /**
-   * A call the Invoker does not store as a row (a quiet route call or health check, a refused
-   * call). Nothing is kept here: such calls are counted where they are read, in usage_counters
-   * (`route.<HTTP status>` by the /ext router, `health.<status>`, `refused:<code>`).
-   */
-  countQuiet(_installId: string): void {}
-
   /** A plugin log line outside any invocation (e.g. a denial noticed by the host). */
   log(installId: string, line: LogLine): void {
     this.logs.push({ installId, invocationId: null, line });

@@ -63,7 +63,7 @@ export interface InvokerDeps {
   capabilityTable?: CapabilityTable;
   code: Pick<PluginCodeStore, "get">;
   secrets: Pick<SecretStore, "get">;
-  recorder: Pick<InvocationRecorder, "record" | "countQuiet">;
+  recorder: Pick<InvocationRecorder, "record">;
   emitLimits: { maxDepth: number; maxPerCall: number };
   /** The tenant's emit rate and each chain's size (absent in the test harness). */
   eventBudget?: Pick<EventBudget, "take">;
@@ -174,12 +174,13 @@ export class Invoker {
       this.deps.metrics?.invocationDuration.observe({ kind: req.kind }, (Date.now() - started) / 1000);
       const lines = refused ? [] : [...logs, ...hostLogs];
       req.onLogs?.(lines);
-      // A route call that succeeded and logged nothing is counted, not stored row by row: at
-      // hundreds of calls a second the rows would cost more than the calls. Failures, calls that
-      // log, and every hook, job and lifecycle run are stored; so are health checks unless
+      // A route call that succeeded and logged nothing is not stored row by row: at hundreds of
+      // calls a second the rows would cost more than the calls (usage_counters count them:
+      // `route.<status>` by the /ext router, `health.<status>`, `refused:<code>`). Failures, calls
+      // that log, and every hook, job and lifecycle run are stored; so are health checks unless
       // `req.quiet` says the answer changed nothing.
-      if (refused || (status === "ok" && lines.length === 0 && quiet)) this.deps.recorder.countQuiet(install.id);
-      else this.deps.recorder.record(
+      const unstored = refused || (status === "ok" && lines.length === 0 && quiet);
+      if (!unstored) this.deps.recorder.record(
         {
           id: invocationId,
           tenantId: install.tenantId,

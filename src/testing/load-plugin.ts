@@ -90,7 +90,7 @@ class HarnessPlugin implements LoadedPlugin {
       sandbox,
       code: { get: async () => code },
       secrets: { get: async (_installId, name) => context.secrets.get(name) },
-      recorder: { record: (_rec, lines) => void context.logs.push(...lines), countQuiet: () => undefined },
+      recorder: { record: (_rec, lines) => void context.logs.push(...lines) },
       // The fakes close over the context; nothing reaches the platform's own services. Only
       // the invoker's call counting is left, and it counts nowhere.
       capabilities: { usage: { add: () => undefined } } as unknown as CapabilityDeps,

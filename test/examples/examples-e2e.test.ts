@@ -207,11 +207,13 @@ describe("plugins-examples end to end", () => {
     const form = new FormData();
     form.append("file", new Blob(["q1"], { type: "text/plain" }), "q1.txt");
     await ok(await t.request("POST", "/api/files", { body: form }), 201);
+    const entries = async (query = "") => (await ok(await t.request("GET", `/ext/audit-log/entries${query}`))).entries as Record<string, any>[];
+    // Disabling ends the hook runs still pending, so the four events are heard first.
+    await eventually("four entries before the switch", async () => ((await entries(`?since=${encodeURIComponent(started)}`)).length >= 4 ? true : undefined), 15_000);
     // Switched off and on again: the platform raises plugin.disabled (not heard: it is off) and plugin.enabled.
     await ok(await t.request("POST", "/api/plugins/audit-log/disable"));
     await ok(await t.request("POST", "/api/plugins/audit-log/enable"));
 
-    const entries = async (query = "") => (await ok(await t.request("GET", `/ext/audit-log/entries${query}`))).entries as Record<string, any>[];
     const all = await eventually("five entries after the install", async () => {
       const e = await entries(`?since=${encodeURIComponent(started)}`);
       return e.length >= 5 ? e : undefined;
