@@ -23,8 +23,14 @@ export async function emit(scope: CallScope, args: unknown[]): Promise<{ id: str
     scope.log("warn", `emit loop cut: "${type}" would be ${e.depth} emits deep (limit ${e.maxDepth})`, { type, depth: e.depth });
     throw new CapabilityError(`ctx.emit refused: the chain of emits is deeper than ${e.maxDepth}`, "emit_loop", "EmitLimit");
   }
-  await e.budget?.();
+  // The slot is taken before the await: emits fired in parallel must not all pass the check.
   e.count++;
+  try {
+    await e.budget?.();
+  } catch (err) {
+    e.count--;
+    throw err;
+  }
   const published = await e.publish(type, data ?? {}, e.depth);
   return { id: published.event.id, hooks: published.hookRuns.length };
 }

@@ -68,7 +68,9 @@ export class SandboxPool {
     this.inFlight.set(key, running + 1);
     try {
       const result = await this.procs[this.slot(key)].call(req);
-      this.backoff.record(key, result.outcome.status === "timeout");
+      // An `interrupted` call (its isolate was disposed under it by another call's timeout) says
+      // nothing about this install's code: it neither counts nor clears a strike.
+      if (result.outcome.status !== "interrupted") this.backoff.record(key, result.outcome.status === "timeout");
       return result;
     } catch (err) {
       // The watchdog's verdict: the call overran even the sandbox process's own deadline.

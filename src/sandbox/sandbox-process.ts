@@ -158,21 +158,30 @@ export class SandboxProcess {
       }
       return;
     }
-    child.send({
-      t: "call",
-      id,
-      token: p.token,
-      key: req.key,
-      versionId: req.versionId,
-      memoryMb: req.memoryMb,
-      timeoutMs: req.timeoutMs,
-      kind: req.kind,
-      name: req.name,
-      argsJson: JSON.stringify(req.args),
-      infoJson: JSON.stringify(req.info),
-      code,
-      ephemeral: req.ephemeral,
-    });
+    try {
+      child.send({
+        t: "call",
+        id,
+        token: p.token,
+        key: req.key,
+        versionId: req.versionId,
+        memoryMb: req.memoryMb,
+        timeoutMs: req.timeoutMs,
+        kind: req.kind,
+        name: req.name,
+        argsJson: JSON.stringify(req.args),
+        infoJson: JSON.stringify(req.info),
+        code,
+        ephemeral: req.ephemeral,
+      });
+    } catch (err) {
+      // Calls waiting for this one to carry the code must not wait on it forever.
+      if (done) {
+        sent.delete(req.versionId);
+        done(false);
+      }
+      throw err;
+    }
     done?.(true);
   }
 
