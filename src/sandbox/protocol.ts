@@ -11,6 +11,12 @@ export function loadBudgetMs(timeoutMs: number): number {
   return Math.max(timeoutMs, 1000);
 }
 
+/**
+ * The largest ctx call arguments (JSON characters) a sandbox process relays and the host parses:
+ * the largest legitimate one is a file upload (10 MiB, escaped).
+ */
+export const MAX_CAP_ARGS_CHARS = 16 * 1024 * 1024;
+
 export type CallKind = "route" | "hook" | "job" | "lifecycle" | "health" | "describe" | "transform";
 
 /** The plugin's JavaScript files, keyed by package path. Sent once per sandbox process. */

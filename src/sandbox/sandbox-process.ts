@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { loadBudgetMs, type CallInfo, type CallOutcome, type CallTarget, type CapMessage, type LogLine, type PluginCode, type SandboxMessage } from "./protocol.ts";
+import { loadBudgetMs, MAX_CAP_ARGS_CHARS, type CallInfo, type CallOutcome, type CallTarget, type CapMessage, type LogLine, type PluginCode, type SandboxMessage } from "./protocol.ts";
 
 /** Answers one ctx call made by plugin code (`ctx.secrets.get`, `ctx.db.query`, …). */
 export type CapabilityHandler = (method: string, args: unknown[]) => Promise<unknown>;
@@ -43,9 +43,6 @@ interface Pending {
   watchdog: NodeJS.Timeout;
   overdue: boolean;
 }
-
-// The same bound as the sandbox process applies (see sandbox-main.ts), checked again here.
-const MAX_CAP_ARGS_CHARS = 16 * 1024 * 1024;
 
 const ENTRY = new URL(`./child/sandbox-main${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 

@@ -1,15 +1,12 @@
 // Entry of a sandbox process: holds isolates, nothing else. It has no credentials and opens
 // no connection; every ctx call goes back to the host over IPC. Started by SandboxProcess.
-import type { CallMessage, HostMessage, LogLine, SandboxMessage } from "../protocol.ts";
+import { MAX_CAP_ARGS_CHARS, type CallMessage, type HostMessage, type LogLine, type SandboxMessage } from "../protocol.ts";
 import { IsolatePool } from "./isolate-pool.ts";
 
 // What one call may log (lines, and characters of message + fields); the rest is counted and
 // reported in one closing line.
 const maxLogLines = Number(process.env.SBH_LOG_MAX_LINES ?? 200);
 const maxLogChars = Number(process.env.SBH_LOG_MAX_CHARS ?? 256 * 1024);
-// ctx arguments are JSON text from plugin code; the largest legitimate one is a file upload
-// (10 MiB, escaped). Anything bigger is refused here, before the host parses it.
-const MAX_CAP_ARGS_CHARS = 16 * 1024 * 1024;
 const idleMs = Number(process.env.SBH_SANDBOX_IDLE_MS ?? 300_000);
 const maxIsolates = Number(process.env.SBH_SANDBOX_MAX_ISOLATES ?? 500);
 
