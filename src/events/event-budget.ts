@@ -12,8 +12,11 @@ export interface EventBudgetOptions {
 
 export type EmitRefusal = "tree" | "rate";
 
-// Roots whose refusal was already written to a plugin log (per process; bounded).
-const MAX_REPORTED_ROOTS = 10_000;
+// Refusals already written to a plugin log (per process; bounded). A chain's tree refusal is
+// said once; a rate refusal once per chain (or tenant, for emits outside a chain) a minute, so a
+// tenant that floods again later is told again.
+const MAX_REPORTED = 10_000;
+const RATE_REPORT_EVERY_MS = 60_000;
 
 /**
  * What a tenant's plugins may emit. A hook that emits its own event type fans out
@@ -23,23 +26,24 @@ const MAX_REPORTED_ROOTS = 10_000;
  * rate is counted in RateLimits (Redis in scaled mode), so no process multiplies it.
  */
 export class EventBudget {
-  private readonly reported = new Set<string>();
+  /** Refusal key → when it was last reported. */
+  private readonly reported = new Map<string, number>();
 
   constructor(
-    private readonly deps: { sql: Pick<SqlExec, "query">; limits: Pick<RateLimits, "take">; onRefused?: (reason: EmitRefusal) => void },
+    private readonly deps: { sql: Pick<SqlExec, "query">; limits: Pick<RateLimits, "take" | "giveBack">; onRefused?: (reason: EmitRefusal) => void },
     private readonly opts: EventBudgetOptions,
   ) {}
 
   /**
    * Takes one emit for `tenantId` under `rootId` (null: the emit starts a chain of its own).
-   * Throws the error the plugin sees when over; `report` gets a line for the plugin's log, once
-   * per root.
+   * Throws the error the plugin sees when over; `report` gets a line for the plugin's log.
    */
   async take(tenantId: string, rootId: string | null, report: (message: string) => void): Promise<void> {
-    const wait = await this.deps.limits.take("emit", tenantId, { points: this.opts.emitRate, durationSeconds: this.opts.emitPeriodSeconds });
+    const rate = { points: this.opts.emitRate, durationSeconds: this.opts.emitPeriodSeconds };
+    const wait = await this.deps.limits.take("emit", tenantId, rate);
     if (wait > 0) {
       this.deps.onRefused?.("rate");
-      this.reportOnce(`rate:${rootId ?? tenantId}`, report, `emit refused: this tenant's plugins emit more than ${this.opts.emitRate} events per ${this.opts.emitPeriodSeconds} s (TENANT_EMIT_RATE)`);
+      this.report(`rate:${rootId ?? tenantId}`, RATE_REPORT_EVERY_MS, report, `emit refused: this tenant's plugins emit more than ${this.opts.emitRate} events per ${this.opts.emitPeriodSeconds} s (TENANT_EMIT_RATE)`);
       throw new CapabilityError(`ctx.emit refused: the tenant's plugins may emit at most ${this.opts.emitRate} events per ${this.opts.emitPeriodSeconds} s`, "emit_rate_limited", "EmitRateLimited");
     }
     if (rootId === null) return;
@@ -48,15 +52,21 @@ export class EventBudget {
       [rootId, this.opts.treeMax],
     );
     if (rows.length > 0) return;
+    // A chain at its cap must not spend the tenant's emit rate, which its other plugins share.
+    await this.deps.limits.giveBack("emit", tenantId, rate);
     this.deps.onRefused?.("tree");
-    this.reportOnce(`tree:${rootId}`, report, `emit refused: the chain started by event ${rootId} reached ${this.opts.treeMax} events (EVENT_TREE_MAX)`);
+    this.report(`tree:${rootId}`, Infinity, report, `emit refused: the chain started by event ${rootId} reached ${this.opts.treeMax} events (EVENT_TREE_MAX)`);
     throw new CapabilityError(`ctx.emit refused: the chain of events started by ${rootId} already has ${this.opts.treeMax} events`, "event_tree_limit", "EventTreeLimit");
   }
 
-  private reportOnce(key: string, report: (message: string) => void, message: string): void {
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
-    if (this.reported.size > MAX_REPORTED_ROOTS) this.reported.delete(this.reported.values().next().value as string);
+  /** Reports `message` unless `key` was reported less than `everyMs` ago. */
+  private report(key: string, everyMs: number, report: (message: string) => void, message: string): void {
+    const now = Date.now();
+    const last = this.reported.get(key);
+    if (last !== undefined && now - last < everyMs) return;
+    this.reported.delete(key); // re-inserted last, so eviction takes the longest unreported first
+    this.reported.set(key, now);
+    if (this.reported.size > MAX_REPORTED) this.reported.delete(this.reported.keys().next().value as string);
     report(message);
   }
 }

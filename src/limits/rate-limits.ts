@@ -1,8 +1,15 @@
 import { Redis } from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "../logger.ts";
 
+// One limiter per (bucket, window length); how many points a key may take is compared here, so
+// installs with different `calls` share a limiter. Window lengths come from manifests, so the
+// map is bounded; the buckets whose limits come from config (a tenant's emits and host events)
+// are never evicted, or a tenant uploading many distinct windows could reset them.
 const MAX_LIMITERS = 1000;
+const FIXED_BUCKETS = new Set(["emit", "host-events"]);
+// Points of every limiter: refusing is decided by comparing consumed points with the limit.
+const UNLIMITED = 2 ** 31 - 1;
 
 /** A limit: `points` takes per `durationSeconds`, counted per key (an install, a tenant). */
 export interface Limit {
@@ -34,31 +41,47 @@ export class RateLimits {
    */
   async take(bucket: string, key: string, limit: Limit): Promise<number> {
     try {
-      await this.limiter(bucket, limit).consume(key, 1);
-      return 0;
-    } catch (res) {
-      if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      const res = await this.limiter(bucket, limit.durationSeconds).consume(key, 1);
+      return res.consumedPoints > limit.points ? Math.max(1, Math.ceil(res.msBeforeNext / 1000)) : 0;
+    } catch (err) {
       // Neither Redis nor the insurance limiter answered: do not turn an outage into refusals.
-      this.opts.logger.warn({ err: res, bucket }, "rate limit could not be checked; allowing the call");
+      this.opts.logger.warn({ err, bucket }, "rate limit could not be checked; allowing the call");
       return 0;
     }
+  }
+
+  /** Gives back a point taken by `take` for work that was then refused for another reason. */
+  async giveBack(bucket: string, key: string, limit: Limit): Promise<void> {
+    await this.limiter(bucket, limit.durationSeconds)
+      .reward(key, 1)
+      .catch((err: unknown) => this.opts.logger.warn({ err, bucket }, "could not give a rate-limit point back"));
   }
 
   async close(): Promise<void> {
     if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
   }
 
-  private limiter(bucket: string, limit: Limit): RateLimiterAbstract {
-    const id = `${bucket}:${limit.points}:${limit.durationSeconds}`;
+  private limiter(bucket: string, durationSeconds: number): RateLimiterAbstract {
+    const id = `${bucket}:${durationSeconds}`;
     let limiter = this.limiters.get(id);
-    if (limiter) return limiter;
-    const base = { points: limit.points, duration: limit.durationSeconds, keyPrefix: `${this.opts.prefix}:rl:${id}` };
+    if (limiter) {
+      // Least recently used goes first: re-inserting keeps the map in order of use.
+      this.limiters.delete(id);
+      this.limiters.set(id, limiter);
+      return limiter;
+    }
+    const base = { points: UNLIMITED, duration: durationSeconds, keyPrefix: `${this.opts.prefix}:rl:${id}` };
     limiter = this.redis
       ? new RateLimiterRedis({ ...base, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(base) })
       : new RateLimiterMemory(base);
     this.limiters.set(id, limiter);
-    // Distinct limits come from manifests; a tenant uploading many must not grow this map forever.
-    if (this.limiters.size > MAX_LIMITERS) this.limiters.delete(this.limiters.keys().next().value as string);
+    if (this.limiters.size > MAX_LIMITERS) {
+      for (const old of this.limiters.keys()) {
+        if (FIXED_BUCKETS.has(old.slice(0, old.indexOf(":")))) continue;
+        this.limiters.delete(old);
+        break;
+      }
+    }
     return limiter;
   }
 }

@@ -57,9 +57,16 @@ test("a timeout storm restarts no sandbox process, pauses the install, and leave
 });
 
 test("refused calls are counted, not stored as invocations", async () => {
-  const rows = await stage.app.services.db.sql.query<{ n: string | number }>(
-    "SELECT count(*) AS n FROM invocations WHERE install_id = $1::uuid AND status = 'error'",
+  await stage.app.services.recorder.flush();
+  const rows = await stage.app.services.db.sql.query<{ status: string; n: string | number }>(
+    "SELECT status, count(*) AS n FROM invocations WHERE install_id = $1::uuid GROUP BY status",
     [stage.installId],
   );
-  assert.equal(Number(rows[0].n), 0, "no invocation row for a paused refusal");
+  const stored = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  assert.ok((stored.timeout ?? 0) >= 3, `the timeouts are stored: ${JSON.stringify(stored)}`);
+  assert.equal(stored.error ?? 0, 0, `no invocation row for a paused refusal: ${JSON.stringify(stored)}`);
+  const usage = await stage.hostile.request("GET", `/api/plugins/${stage.slug}/usage`);
+  assert.equal(usage.status, 200);
+  const { totals } = (await usage.json()) as { totals: Record<string, number> };
+  assert.ok((totals["refused:plugin_paused"] ?? 0) >= 1, `the refusals are counted: ${JSON.stringify(totals)}`);
 });
