@@ -101,6 +101,7 @@ const EnvSchema = z.object({
   RETENTION_DELIVERIES_DAYS: int(30, 0),
   RETENTION_AUDIT_DAYS: int(365, 0),
   RETENTION_USAGE_DAYS: int(400, 0),
+  RETENTION_EMAILS_DAYS: int(30, 0),
   RETENTION_SWEEP_MS: int(3_600_000, 0),
   RETENTION_BATCH_SIZE: int(5000, 1),
 
@@ -156,7 +157,7 @@ export interface Config {
     sweepMs: number;
     batchSize: number;
     /** Days kept per kind of history; 0 keeps it forever. */
-    days: { invocations: number; events: number; jobRuns: number; deliveries: number; audit: number; usage: number };
+    days: { invocations: number; events: number; jobRuns: number; deliveries: number; audit: number; usage: number; emails: number };
   };
 }
 
@@ -255,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         deliveries: e.RETENTION_DELIVERIES_DAYS,
         audit: e.RETENTION_AUDIT_DAYS,
         usage: e.RETENTION_USAGE_DAYS,
+        emails: e.RETENTION_EMAILS_DAYS,
       },
     },
     upload: uploadOf(e),

@@ -1,7 +1,9 @@
 // The statements of the retention sweep. Each deletes one bounded batch ($1 the cutoff as a
 // timestamptz, $2 the batch size) in a single statement, so it is its own short transaction on
-// either engine, and answers one row: rows deleted per kind. Children are deleted in the same
-// statement as their parents so every kind is counted (the cascades then find nothing left).
+// either engine, and answers one row: rows deleted per kind. A parent whose children are many
+// (an invocation's log lines, an event's hook runs) has them deleted first, in batches of their
+// own, and is deleted only once none is left: no cascade then deletes rows beyond the batch, and
+// every kind is counted.
 
 /** What the sweep prunes; also the `kind` label of `sbh_retention_pruned_rows_total`. */
 export type RetentionKind =
@@ -13,7 +15,8 @@ export type RetentionKind =
   | "events"
   | "hook_runs"
   | "audit_log"
-  | "usage_counters";
+  | "usage_counters"
+  | "email_messages";
 
 export const RETENTION_KINDS: readonly RetentionKind[] = [
   "invocations",
@@ -25,30 +28,69 @@ export const RETENTION_KINDS: readonly RetentionKind[] = [
   "hook_runs",
   "audit_log",
   "usage_counters",
+  "email_messages",
 ];
 
 /** Which `RETENTION_*_DAYS` setting a step follows. */
-export type RetentionClock = "invocations" | "events" | "jobRuns" | "deliveries" | "audit" | "usage";
+export type RetentionClock = "invocations" | "events" | "jobRuns" | "deliveries" | "audit" | "usage" | "emails";
 
 export interface RetentionStep {
   clock: RetentionClock;
   /** The kinds the statement answers; the first drives the loop (a short batch ends it). */
   kinds: readonly [RetentionKind, ...RetentionKind[]];
   sql: string;
+  /**
+   * Run before each batch of `sql`, until it comes back short: deletes the children of the
+   * parents that batch will take. `sql` takes only parents with no child left.
+   */
+  children?: { kind: RetentionKind; sql: string };
 }
+
+// The parents of the next batch, oldest first; `id` breaks ties so that the children's
+// statements and the parents' find the same rows.
+const DOOMED_INVOCATIONS = `
+  SELECT i.id FROM invocations i WHERE i.created_at < $1::timestamptz ORDER BY i.created_at, i.id LIMIT $2`;
+
+// An event that may go: no hook run of it is pending and no delivery of it is left (hook runs
+// never return to pending, and no delivery is ever added to an old event). A root stays while
+// its chain is live, because every emit in the chain counts itself on the root's row (see
+// EventBudget): while any event of the chain is newer than the cutoff or has a hook run pending
+// (only a running hook emits, and a new event gets its hook runs in the statement that inserts
+// it). Its old, finished chain may go in the same batch, or in any order: nothing reads them.
+const EVENT_MAY_GO = `
+  e.occurred_at < $1::timestamptz
+  AND NOT EXISTS (SELECT 1 FROM hook_runs h WHERE h.event_id = e.id AND h.status = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM events c WHERE c.root_id = e.id
+      AND (c.occurred_at >= $1::timestamptz
+           OR EXISTS (SELECT 1 FROM hook_runs ch WHERE ch.event_id = c.id AND ch.status = 'pending')))`;
 
 // Order matters: deliveries go before events, because an event is kept while any delivery of it
 // is (the deliveries follow their own clock, by when they finished).
 export const RETENTION_STEPS: readonly RetentionStep[] = [
   {
-    // An invocation's log lines go with it (found through plugin_logs.invocation_id).
+    // An invocation's log lines first (found through plugin_logs.invocation_id); one call may
+    // have logged LOG_MAX_LINES_PER_CALL lines, older ones more.
     clock: "invocations",
-    kinds: ["invocations", "plugin_logs"],
+    kinds: ["invocations"],
+    children: {
+      kind: "plugin_logs",
+      sql: `
+        WITH gone AS (
+          DELETE FROM plugin_logs WHERE id IN (
+            SELECT id FROM plugin_logs WHERE invocation_id IN (${DOOMED_INVOCATIONS}) LIMIT $2)
+          RETURNING 1)
+        SELECT count(*)::int AS plugin_logs FROM gone`,
+    },
     sql: `
-      WITH doomed AS (SELECT id FROM invocations WHERE created_at < $1::timestamptz ORDER BY created_at LIMIT $2),
-      logs AS (DELETE FROM plugin_logs WHERE invocation_id IN (SELECT id FROM doomed) RETURNING 1),
-      gone AS (DELETE FROM invocations WHERE id IN (SELECT id FROM doomed) RETURNING 1)
-      SELECT (SELECT count(*) FROM gone)::int AS invocations, (SELECT count(*) FROM logs)::int AS plugin_logs`,
+      WITH gone AS (
+        DELETE FROM invocations WHERE id IN (
+          SELECT i.id FROM invocations i
+          WHERE i.created_at < $1::timestamptz AND NOT EXISTS (SELECT 1 FROM plugin_logs l WHERE l.invocation_id = i.id)
+          ORDER BY i.created_at, i.id LIMIT $2)
+        RETURNING 1)
+      SELECT count(*)::int AS invocations FROM gone`,
   },
   {
     // Lines the host logged outside any call (a denial it noticed, say).
@@ -92,21 +134,29 @@ export const RETENTION_STEPS: readonly RetentionStep[] = [
       SELECT (SELECT count(*) FROM gone)::int AS webhook_deliveries, (SELECT count(*) FROM attempts)::int AS webhook_attempts`,
   },
   {
-    // An event goes with its hook runs once none is pending and no delivery of it is left (the
-    // foreign keys cascade; this keeps them from taking anything still wanted). Hook runs never
-    // return to pending, and no delivery is ever added to an old event.
+    // An event's hook runs first (one per install that hooks its type). The foreign keys
+    // cascade; EVENT_MAY_GO keeps them from taking anything still wanted.
     clock: "events",
-    kinds: ["events", "hook_runs"],
+    kinds: ["events"],
+    children: {
+      kind: "hook_runs",
+      sql: `
+        WITH gone AS (
+          DELETE FROM hook_runs WHERE id IN (
+            SELECT id FROM hook_runs WHERE event_id IN (
+              SELECT e.id FROM events e WHERE ${EVENT_MAY_GO} ORDER BY e.occurred_at, e.id LIMIT $2)
+            LIMIT $2)
+          RETURNING 1)
+        SELECT count(*)::int AS hook_runs FROM gone`,
+    },
     sql: `
-      WITH doomed AS (
-        SELECT e.id FROM events e
-        WHERE e.occurred_at < $1::timestamptz
-          AND NOT EXISTS (SELECT 1 FROM hook_runs h WHERE h.event_id = e.id AND h.status = 'pending')
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
-        ORDER BY e.occurred_at LIMIT $2),
-      runs AS (DELETE FROM hook_runs WHERE event_id IN (SELECT id FROM doomed) RETURNING 1),
-      gone AS (DELETE FROM events WHERE id IN (SELECT id FROM doomed) RETURNING 1)
-      SELECT (SELECT count(*) FROM gone)::int AS events, (SELECT count(*) FROM runs)::int AS hook_runs`,
+      WITH gone AS (
+        DELETE FROM events WHERE id IN (
+          SELECT e.id FROM events e
+          WHERE ${EVENT_MAY_GO} AND NOT EXISTS (SELECT 1 FROM hook_runs h WHERE h.event_id = e.id)
+          ORDER BY e.occurred_at, e.id LIMIT $2)
+        RETURNING 1)
+      SELECT count(*)::int AS events FROM gone`,
   },
   {
     clock: "audit",
@@ -128,6 +178,18 @@ export const RETENTION_STEPS: readonly RetentionStep[] = [
           SELECT id FROM usage_counters WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date ORDER BY day LIMIT $2)
         RETURNING 1)
       SELECT count(*)::int AS usage_counters FROM gone`,
+  },
+  {
+    // ctx.email's record of what it sent or stored (the outbox when no SMTP server is set). No
+    // ORDER BY: its index leads with the install, and any old batch is as good as the oldest.
+    clock: "emails",
+    kinds: ["email_messages"],
+    sql: `
+      WITH gone AS (
+        DELETE FROM email_messages WHERE id IN (
+          SELECT id FROM email_messages WHERE created_at < $1::timestamptz LIMIT $2)
+        RETURNING 1)
+      SELECT count(*)::int AS email_messages FROM gone`,
   },
 ];
 

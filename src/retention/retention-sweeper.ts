@@ -27,7 +27,7 @@ export interface SweepResult {
   /** Why nothing was done: another sweep holds the lock, one is running here, or stop() was called. */
   skipped?: "locked" | "running" | "stopped";
   pruned: Record<RetentionKind, number>;
-  /** Statements run per kind: a kind needs one more than its rows divided by the batch size. */
+  /** Statements run per kind: a kind needs at least one more than its rows divided by the batch size. */
   batches: Record<RetentionKind, number>;
 }
 
@@ -41,7 +41,9 @@ const FIRST_DELAY_MS = 30_000;
  *
  * One sweep at a time across all processes: a sweep runs under a session advisory lock, and a
  * process that finds it taken skips that round. Each statement deletes at most `batchSize` rows
- * (its own short transaction), repeated until a batch comes back short, so no lock is held long.
+ * (its own short transaction; children such as log lines go before their parents, so no cascade
+ * adds to that), repeated until a batch comes back short, so no lock is held long. An event that
+ * roots a chain stays while the chain is live: emits under it count on its row.
  */
 export class RetentionSweeper {
   private timer?: NodeJS.Timeout;
@@ -123,17 +125,26 @@ export class RetentionSweeper {
     for (const step of RETENTION_STEPS) {
       const days = this.opts.days[step.clock];
       if (!(days > 0)) continue;
-      const cutoff = new Date(now - days * 86_400_000).toISOString();
-      for (;;) {
-        if (this.stopped) return result;
-        const [row] = await conn.query<Partial<Record<RetentionKind, number>>>(step.sql, [cutoff, limit]);
-        for (const kind of step.kinds) {
+      const params = [new Date(now - days * 86_400_000).toISOString(), limit];
+      /** One statement, counted; true when it came back full (there may be more). */
+      const batch = async (sql: string, kinds: readonly [RetentionKind, ...RetentionKind[]]): Promise<boolean> => {
+        const [row] = await conn.query<Partial<Record<RetentionKind, number>>>(sql, params);
+        for (const kind of kinds) {
           const n = Number(row?.[kind] ?? 0);
           result.batches[kind] += 1;
           result.pruned[kind] += n;
           if (n > 0) this.deps.pruned?.inc({ kind }, n);
         }
-        if (Number(row?.[step.kinds[0]] ?? 0) < limit) break;
+        return Number(row?.[kinds[0]] ?? 0) >= limit;
+      };
+      const { children } = step;
+      for (;;) {
+        while (children) {
+          if (this.stopped) return result;
+          if (!(await batch(children.sql, [children.kind]))) break;
+        }
+        if (this.stopped) return result;
+        if (!(await batch(step.sql, step.kinds))) break;
       }
     }
     return result;

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import type { SqlExec } from "../../src/db/database.ts";
+import { EventBudget } from "../../src/events/event-budget.ts";
+import { RateLimits } from "../../src/limits/rate-limits.ts";
 import { createLogger } from "../../src/logger.ts";
 import { Metrics, type MetricSources } from "../../src/metrics/metrics.ts";
 import { LOCK_SQL, UNLOCK_SQL } from "../../src/retention/retention-sql.ts";
@@ -16,7 +18,7 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from "../support
 
 const pgUp = await postgresAvailable();
 const logger = createLogger("silent");
-const DAYS: RetentionDays = { invocations: 14, events: 30, jobRuns: 30, deliveries: 30, audit: 365, usage: 400 };
+const DAYS: RetentionDays = { invocations: 14, events: 30, jobRuns: 30, deliveries: 30, audit: 365, usage: 400, emails: 30 };
 const uid = () => randomBytes(4).toString("hex");
 
 /** A tenant with one install, the owner of every row below. */
@@ -64,12 +66,13 @@ class Rows {
     return row!.id;
   }
 
-  async event(daysAgo: number): Promise<string> {
+  /** An event; with `rootId`, one emitted in the chain that event started. */
+  async event(daysAgo: number, rootId: string | null = null): Promise<string> {
     const id = randomUUID();
     await this.sql.query(
-      `INSERT INTO events (id, tenant_id, type, data, source, occurred_at)
-       VALUES ($1, $2, 'build.completed', '{}', 'test', now() - make_interval(days => $3))`,
-      [id, this.owner.tenantId, daysAgo],
+      `INSERT INTO events (id, tenant_id, type, data, source, occurred_at, root_id)
+       VALUES ($1, $2, 'build.completed', '{}', 'test', now() - make_interval(days => $3), $4::uuid)`,
+      [id, this.owner.tenantId, daysAgo, rootId],
     );
     return id;
   }
@@ -122,6 +125,16 @@ class Rows {
       `INSERT INTO audit_log (id, tenant_id, actor, actor_role, action, target_type, target_id, created_at)
        VALUES ($1, $2, 'u1', 'admin', 'plugin.enabled', 'plugin', 'x', now() - make_interval(days => $3))`,
       [id, this.owner.tenantId, daysAgo],
+    );
+    return id;
+  }
+
+  async email(daysAgo: number): Promise<string> {
+    const id = randomUUID();
+    await this.sql.query(
+      `INSERT INTO email_messages (id, tenant_id, install_id, recipients, subject, status, created_at)
+       VALUES ($1, $2, $3, '["a@example.com"]', 'hi', 'stored', now() - make_interval(days => $4))`,
+      [id, this.owner.tenantId, this.owner.installId, daysAgo],
     );
     return id;
   }
@@ -217,6 +230,8 @@ for (const kind of databaseKinds()) {
       const keptAudit = await rows.audit(100);
       const oldUsage = await rows.usage(500);
       const keptUsage = [await rows.usage(0), await rows.usage(300)];
+      const oldEmail = await rows.email(40);
+      const keptEmail = await rows.email(3);
 
       const metrics = newMetrics();
       const result = await sweeper(sql(), {}, metrics).sweep();
@@ -231,6 +246,7 @@ for (const kind of databaseKinds()) {
         hook_runs: 2,
         audit_log: 1,
         usage_counters: 1,
+        email_messages: 1,
       });
 
       assert.deepEqual(await present(sql(), "invocations", [...oldCalls, newCall]), [newCall]);
@@ -242,6 +258,7 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(await present(sql(), "job_runs", [...oldJobs, ...busyJobs, newJob]), [...busyJobs, newJob].sort());
       assert.deepEqual(await present(sql(), "audit_log", [oldAudit, keptAudit]), [keptAudit]);
       assert.deepEqual(await present(sql(), "usage_counters", [oldUsage, ...keptUsage]), [...keptUsage].sort());
+      assert.deepEqual(await present(sql(), "email_messages", [oldEmail, keptEmail]), [keptEmail]);
 
       const text = await metrics.registry.getSingleMetricAsString("sbh_retention_pruned_rows_total");
       assert.match(text, /sbh_retention_pruned_rows_total\{kind="invocations"\} 2\b/);
@@ -291,6 +308,101 @@ for (const kind of databaseKinds()) {
       const even = await sweeper(sql(), { batchSize: 2 }).sweep();
       assert.equal(even.pruned.audit_log, 4);
       assert.equal(even.batches.audit_log, 3);
+    });
+
+    test("a parent with more children than a batch goes in statements that each delete at most a batch, cascades included", async (t) => {
+      if (!(await ready(t))) return;
+      const rows = new Rows(sql(), await seedInstall(sql()));
+      const big = await rows.invocation(20);
+      const small = await rows.invocation(19);
+      const kept = await rows.invocation(1);
+      const bigLogs: string[] = [];
+      for (let i = 0; i < 7; i++) bigLogs.push(await rows.log(20, big));
+      const smallLog = await rows.log(19, small);
+      const keptLog = await rows.log(1, kept);
+      const event = await rows.event(40);
+      const runs: string[] = [];
+      for (let i = 0; i < 4; i++) runs.push(await rows.hookRun(event, "succeeded", 40));
+
+      // What each statement took from these tables, whatever deleted it (a cascade too): counted
+      // around every statement on the sweep's own connection, where each runs as its own
+      // transaction.
+      const tables = ["invocations", "plugin_logs", "events", "hook_runs"];
+      const total = async (conn: SqlExec) => {
+        const [row] = await conn.query<{ n: number }>(`SELECT (${tables.map((x) => `(SELECT count(*) FROM ${x})`).join(" + ")})::int AS n`);
+        return Number(row!.n);
+      };
+      const took: number[] = [];
+      const watch = (inner: SqlExec): SqlExec => ({
+        query: async <T>(text: string, params?: unknown[]) => {
+          if (!text.includes("DELETE")) return inner.query<T>(text, params);
+          const before = await total(inner);
+          const answer = await inner.query<T>(text, params);
+          took.push(before - (await total(inner)));
+          return answer;
+        },
+        exec: (text) => inner.exec(text),
+        session: (fn) => inner.session!((conn) => fn(watch(conn))),
+      });
+      const metrics = newMetrics();
+      const result = await sweeper(watch(sql()), { batchSize: 3 }, metrics).sweep();
+
+      assert.ok(took.every((n) => n <= 3), `rows deleted per statement: ${JSON.stringify(took)}`);
+      assert.equal(took.reduce((a, b) => a + b, 0), 2 + 8 + 1 + 4, "every row deleted is one of these");
+      assert.equal(result.pruned.invocations, 2);
+      assert.equal(result.pruned.plugin_logs, 8);
+      assert.equal(result.pruned.events, 1);
+      assert.equal(result.pruned.hook_runs, 4);
+      const text = await metrics.registry.getSingleMetricAsString("sbh_retention_pruned_rows_total");
+      assert.match(text, /kind="invocations"\} 2\b/);
+      assert.match(text, /kind="plugin_logs"\} 8\b/);
+      assert.match(text, /kind="events"\} 1\b/);
+      assert.match(text, /kind="hook_runs"\} 4\b/);
+      assert.deepEqual(await present(sql(), "invocations", [big, small, kept]), [kept]);
+      assert.deepEqual(await present(sql(), "plugin_logs", [...bigLogs, smallLog, keptLog]), [keptLog]);
+      assert.deepEqual(await present(sql(), "hook_runs", runs), []);
+      assert.deepEqual(await present(sql(), "events", [event]), []);
+    });
+
+    test("an old root stays while its chain is live, so emits under it are still counted; it goes with its chain once all is old", async (t) => {
+      if (!(await ready(t))) return;
+      const owner = await seedInstall(sql());
+      const rows = new Rows(sql(), owner);
+      const root = await rows.event(40);
+      const oldChild = await rows.event(40, root);
+      await rows.hookRun(oldChild, "succeeded", 40);
+      const newChild = await rows.event(2, root);
+      // An old chain whose last event's hook is still retrying: that hook may emit under the root.
+      const retryingRoot = await rows.event(50);
+      const retrying = await rows.event(45, retryingRoot);
+      const retryRun = await rows.hookRun(retrying, "pending", 45);
+      const loneRoot = await rows.event(40);
+
+      const first = await sweeper(sql()).sweep();
+      assert.deepEqual(await present(sql(), "events", [root, oldChild, newChild]), [root, newChild].sort());
+      assert.deepEqual(await present(sql(), "events", [retryingRoot, retrying, loneRoot]), [retryingRoot, retrying].sort());
+      assert.equal(first.pruned.events, 2, "the old child and the root without a chain");
+
+      const limits = new RateLimits({ prefix: `test-${randomUUID()}`, logger });
+      t.after(() => limits.close());
+      const budget = new EventBudget({ sql: sql(), limits }, { treeMax: 5, emitRate: 100, emitPeriodSeconds: 60 });
+      const lines: string[] = [];
+      await budget.take(owner.tenantId, root, (m) => lines.push(m));
+      await budget.take(owner.tenantId, retryingRoot, (m) => lines.push(m));
+      assert.deepEqual(lines, []);
+      const counts = await sql().query<{ id: string; descendants: number }>(
+        "SELECT id::text AS id, descendants FROM events WHERE id = ANY($1::uuid[]) ORDER BY id",
+        [[root, retryingRoot]],
+      );
+      assert.deepEqual(counts.map((c) => Number(c.descendants)), [1, 1]);
+
+      // The whole chain old, the retry finished: each root goes in the same sweep as its chain.
+      await sql().query("UPDATE events SET occurred_at = now() - make_interval(days => 40) WHERE id = $1::uuid", [newChild]);
+      await sql().query("UPDATE hook_runs SET status = 'failed', finished_at = now() - make_interval(days => 40) WHERE id = $1::uuid", [retryRun]);
+      const second = await sweeper(sql()).sweep();
+      assert.deepEqual(await present(sql(), "events", [root, newChild, retryingRoot, retrying]), []);
+      assert.equal(second.pruned.events, 4);
+      assert.equal(second.pruned.hook_runs, 1);
     });
 
     test("a day setting of 0 keeps that kind forever", async (t) => {
