@@ -1,5 +1,6 @@
 import semver from "semver";
 import { AppError } from "../errors.ts";
+import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { Problem } from "../packaging/problem.ts";
 import type { ActiveInstall, InstallStatus } from "./active-install.ts";
@@ -7,7 +8,35 @@ import type { ActiveInstall, InstallStatus } from "./active-install.ts";
 // Seed 004: a plugin may require other plugins of its tenant at a semver range. The invariant kept
 // here: an enabled install has every plugin it requires installed, enabled and in range. Changes
 // that would break it are refused (409) unless the admin asks for the cascade, which disables the
-// dependents first; each disable is reported so the router can audit it.
+// dependents in the same transaction as the change; each committed disable is reported so the
+// router can audit it.
+//
+// Every change that can break the invariant (enable, disable, uninstall, rollback, upload) reads
+// the tenant's installs, checks and writes in one transaction under the tenant's dependency lock:
+// checked apart from the write, two changes that are each fine alone (an enable of a dependent
+// and a disable of what it requires) could both pass, whichever processes served them.
+
+/** A transaction holding the tenant's dependency lock. */
+export type DependencyTx = Prisma.TransactionClient;
+
+// Waiting for the lock counts against this; the work under it is a few reads and writes.
+const TX_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
+
+/**
+ * Runs `fn` in a transaction holding the tenant's dependency lock (an advisory lock released at
+ * commit or rollback). No plugin code may run inside: on PGlite the transaction holds the only
+ * connection, so a ctx call waiting for it would wait for ever. Changes of one tenant in this
+ * process queue before they open a transaction, so a burst of them holds one pooled connection.
+ */
+export function withDependencyLock<T>(prisma: PrismaClient, tenantId: string, fn: (tx: DependencyTx) => Promise<T>): Promise<T> {
+  const key = `deps:${tenantId}`;
+  return inTurn(key, () =>
+    prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+      return fn(tx);
+    }, TX_OPTIONS),
+  );
+}
 
 /** What the admin is doing to the required plugin. */
 export type DependencyChange =
@@ -35,9 +64,9 @@ export interface CascadeDisabled {
 }
 
 export interface CascadeOptions {
-  /** Disable the dependents (and theirs) first instead of refusing. */
+  /** Disable the dependents (and theirs) with the change instead of refusing. */
   cascade?: boolean;
-  /** Told of each dependent the cascade disabled, right after it was (the router audits it). */
+  /** Told of each dependent the cascade disabled, once the change committed (the router audits it). */
   onDisabled?: (disabled: CascadeDisabled) => Promise<void>;
 }
 
@@ -104,31 +133,41 @@ export function dependencyConflict(target: string, change: DependencyChange, bro
 }
 
 /**
- * Refuses a change that breaks enabled dependents, or with `cascade` disables them (dependents
- * first) through `disable`. Call it after every other check of the change passed: a cascade
- * is not undone if the change itself then fails (each disable is audited on its own).
+ * The dependents to disable with a change: those it breaks, or a 409 unless `cascade`. Call it
+ * on installs read under the dependency lock, in the transaction that then writes the change.
  */
-export async function guardDependents(
-  installs: readonly ActiveInstall[],
-  target: string,
-  change: DependencyChange,
-  opts: CascadeOptions & { disable: (install: ActiveInstall) => Promise<ActiveInstall> },
-): Promise<CascadeDisabled[]> {
+export function checkDependents(installs: readonly ActiveInstall[], target: string, change: DependencyChange, cascade: boolean | undefined): Dependent[] {
   const broken = dependentsBrokenBy(installs, target, change);
-  if (broken.length && !opts.cascade) throw dependencyConflict(target, change, broken);
-  return disableDependents(target, change, broken, opts);
+  if (broken.length && !cascade) throw dependencyConflict(target, change, broken);
+  return broken;
 }
 
-/** The cascade itself, for callers that checked (and refused) earlier than they disable. */
-export async function disableDependents(
+/** Writes installs disabled inside the caller's transaction; their queued hook runs end with them. */
+export async function writeDisables(tx: DependencyTx, tenantId: string, installIds: readonly string[]): Promise<void> {
+  if (!installIds.length) return;
+  await tx.install.updateMany({ where: { tenantId, id: { in: [...installIds] } }, data: { status: "disabled", error: null } });
+  // Ended now, with the reason, rather than each waking up to find out (a storm of them would
+  // otherwise keep the tenant's workers busy after the plugin is off).
+  await tx.hookRun.updateMany({
+    where: { installId: { in: [...installIds] }, status: "pending" },
+    data: { status: "skipped", error: "the plugin was disabled", finishedAt: new Date() },
+  });
+}
+
+/**
+ * After the transaction that disabled `broken` with the change committed: `finish` does what
+ * follows each disable (onDisable, schedules, event), dependents first, and `onDisabled` hears of
+ * each. Nothing is reported for a cascade that rolled back with its change.
+ */
+export async function finishCascade(
   target: string,
   change: DependencyChange,
   broken: readonly Dependent[],
-  opts: CascadeOptions & { disable: (install: ActiveInstall) => Promise<ActiveInstall> },
+  opts: Pick<CascadeOptions, "onDisabled"> & { finish: (before: ActiveInstall) => Promise<ActiveInstall> },
 ): Promise<CascadeDisabled[]> {
   const done: CascadeDisabled[] = [];
   for (const d of broken) {
-    const install = await opts.disable(d.install);
+    const install = await opts.finish(d.install);
     const reason =
       d.requires === target
         ? `requires ${target} ${d.range}; ${target} is being ${changeWords(change)}`
@@ -194,4 +233,19 @@ function changeWords(change: DependencyChange): string {
   if (change.kind === "disable") return "disabled";
   if (change.kind === "uninstall") return "uninstalled";
   return change.kind === "rollback" ? `rolled back to ${change.to}` : `upgraded to ${change.to}`;
+}
+
+const turns = new Map<string, Promise<unknown>>();
+
+// Per-process, per-key FIFO: each call starts when the one before it has settled, either way.
+async function inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const before = turns.get(key) ?? Promise.resolve();
+  const mine = before.then(fn, fn);
+  const settled = mine.then(() => undefined, () => undefined);
+  turns.set(key, settled);
+  try {
+    return await mine;
+  } finally {
+    if (turns.get(key) === settled) turns.delete(key);
+  }
 }

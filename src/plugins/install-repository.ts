@@ -2,6 +2,9 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import { SLUG } from "../packaging/manifest-schema.ts";
 import { toActiveInstall, type ActiveInstall } from "./active-install.ts";
 
+/** What `list` reads through: the client, or a transaction (a dependency check reads in its own). */
+export type InstallReader = Pick<PrismaClient, "install" | "pluginVersion">;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** How much the install cache may hold. */
@@ -68,14 +71,20 @@ export class InstallRepository {
     }
   }
 
-  async list(tenant: { id: string; slug: string }): Promise<ActiveInstall[]> {
-    const rows = await this.prisma.install.findMany({ where: { tenantId: tenant.id }, orderBy: { createdAt: "asc" } });
-    const versions = await this.prisma.pluginVersion.findMany({
+  /** The tenant's installs, never from the cache; `db`: the transaction to read them in. */
+  async list(tenant: { id: string; slug: string }, db: InstallReader = this.prisma): Promise<ActiveInstall[]> {
+    const rows = await db.install.findMany({ where: { tenantId: tenant.id }, orderBy: { createdAt: "asc" } });
+    const versions = await db.pluginVersion.findMany({
       where: { id: { in: rows.map((r) => r.currentVersionId) } },
       select: VERSION_FIELDS,
     });
     const byId = new Map(versions.map((v) => [v.id, v]));
-    return rows.map((r) => toActiveInstall(r, byId.get(r.currentVersionId)!, tenant.slug));
+    // Outside a transaction the two reads may straddle an uninstall, which deletes the install
+    // with its versions: a row whose version is gone is an install that is gone.
+    return rows.flatMap((r) => {
+      const version = byId.get(r.currentVersionId);
+      return version ? [toActiveInstall(r, version, tenant.slug)] : [];
+    });
   }
 
   /**

@@ -7,7 +7,17 @@ import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall, InstallStatus } from "./active-install.ts";
 import { validateConfig } from "./config-validator.ts";
-import { guardDependents, requireDependencies, type CascadeOptions } from "./dependency-guard.ts";
+import {
+  checkDependents,
+  finishCascade,
+  requireDependencies,
+  withDependencyLock,
+  writeDisables,
+  type CascadeOptions,
+  type DependencyChange,
+  type DependencyTx,
+  type Dependent,
+} from "./dependency-guard.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
@@ -39,18 +49,30 @@ export class InstallService {
 
   /**
    * Enable runs onEnable on the enabled install (failure → failed), once every plugin it requires
-   * is enabled in range (else 409). Disable runs onDisable first; enabled plugins requiring this
-   * one make it a 409, or with `cascade` are disabled before it.
+   * is enabled in range (else 409). Enabled plugins requiring this one make a disable a 409, or
+   * with `cascade` are disabled with it; onDisable runs once the disable committed.
    */
   async setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">, opts: CascadeOptions = {}): Promise<ActiveInstall> {
-    const before = await this.get(tenant, idOrSlug);
-    const all = await this.deps.installs.list(tenant);
+    const { id } = await this.get(tenant, idOrSlug);
     if (status === "disabled") {
-      await guardDependents(all, before.slug, { kind: "disable" }, this.cascade(tenant, opts));
+      const change = { kind: "disable" } as const;
+      const { before, broken } = await this.locked(tenant, async (tx, all) => {
+        const before = this.current(tenant, all, id);
+        const broken = checkDependents(all, before.slug, change, opts.cascade);
+        await writeDisables(tx, tenant.id, [...broken.map((d) => d.install.id), before.id]);
+        return { before, broken };
+      });
+      await this.finishCascade(tenant, before.slug, change, broken, opts);
       return this.disableInstall(tenant, before);
     }
-    requireDependencies(before.slug, "enabled", before.version.manifest, all);
-    let install = await this.change(tenant, before.id, () => ({ status, error: null }));
+    const before = await this.locked(tenant, async (tx, all) => {
+      const before = this.current(tenant, all, id);
+      requireDependencies(before.slug, "enabled", before.version.manifest, all);
+      await tx.install.update({ where: { id: before.id }, data: { status, error: null } });
+      return before;
+    });
+    this.forget(tenant, before);
+    let install = await this.get(tenant, before.id);
     const failure = await runLifecycle(this.deps.invoker, this.deps.logger, install, "onEnable");
     if (failure) install = await this.change(tenant, install.id, () => ({ status: "failed", error: failure }));
     await this.deps.schedules.sync(install);
@@ -59,18 +81,15 @@ export class InstallService {
   }
 
   /**
-   * Disables without looking at dependents: for a cascade, which has already chosen (and ordered)
-   * every install it disables. onDisable runs first when the install was enabled.
+   * What follows a disable once the transaction that wrote it committed: onDisable when `before`
+   * was enabled, the schedules, the event. Plugin code runs only here, after the write, so it
+   * never runs for a disable that was then refused or rolled back, nor inside the lock.
    */
   async disableInstall(tenant: Tenant, before: ActiveInstall): Promise<ActiveInstall> {
     if (before.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, before, "onDisable");
-    const install = await this.change(tenant, before.id, () => ({ status: "disabled", error: null }));
-    // Its queued hook runs end now, with the reason, rather than each waking up to find out (a
-    // storm of them would otherwise keep the tenant's workers busy after the plugin is off).
-    await this.deps.prisma.hookRun.updateMany({
-      where: { installId: install.id, status: "pending" },
-      data: { status: "skipped", error: "the plugin was disabled", finishedAt: new Date() },
-    });
+    this.forget(tenant, before);
+    // Gone already only when an uninstall followed at once; what was disabled is still the answer.
+    const install = (await this.deps.installs.find(tenant, before.id)) ?? { ...before, status: "disabled" as const, error: null };
     await this.deps.schedules.sync(install);
     await this.raise(tenant, "plugin.disabled", install);
     return install;
@@ -87,18 +106,27 @@ export class InstallService {
    */
   async rollback(tenant: Tenant, idOrSlug: string, opts: CascadeOptions = {}): Promise<{ install: ActiveInstall; from: string }> {
     const before = await this.get(tenant, idOrSlug);
-    if (!before.previousVersionId) throw new AppError("no_previous_version");
-    const target = await this.deps.prisma.pluginVersion.findUniqueOrThrow({ where: { id: before.previousVersionId }, select: { version: true, manifest: true } });
-    const all = await this.deps.installs.list(tenant);
-    if (before.status === "enabled") requireDependencies(before.slug, `rolled back to ${target.version}`, target.manifest as unknown as Manifest, all);
-    await guardDependents(all, before.slug, { kind: "rollback", to: target.version }, this.cascade(tenant, opts));
-    // Compare-and-set: a concurrent upgrade or rollback makes this one a 409, not a mix of both.
-    const { count } = await this.deps.prisma.install.updateMany({
-      where: { id: before.id, currentVersionId: before.version.id, previousVersionId: before.previousVersionId },
-      data: { currentVersionId: before.previousVersionId, previousVersionId: before.version.id },
+    const previousVersionId = before.previousVersionId;
+    if (!previousVersionId) throw new AppError("no_previous_version");
+    const target = await this.deps.prisma.pluginVersion.findUnique({ where: { id: previousVersionId }, select: { version: true, manifest: true } });
+    if (!target) throw rollbackConflict();
+    const change = { kind: "rollback", to: target.version } as const;
+    const broken = await this.locked(tenant, async (tx, all) => {
+      const current = this.current(tenant, all, before.id);
+      if (current.status === "enabled") requireDependencies(before.slug, `rolled back to ${target.version}`, target.manifest as unknown as Manifest, all);
+      const broken = checkDependents(all, before.slug, change, opts.cascade);
+      await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      // Compare-and-set on the versions this request saw: a concurrent upgrade or rollback (or one
+      // this process has not heard of yet) makes this one a 409, and the cascade rolls back with it.
+      const { count } = await tx.install.updateMany({
+        where: { id: before.id, currentVersionId: before.version.id, previousVersionId },
+        data: { currentVersionId: previousVersionId, previousVersionId: before.version.id },
+      });
+      if (count === 0) throw rollbackConflict();
+      return broken;
     });
-    this.forget(tenant, before);
-    if (count === 0) throw new AppError("version_conflict", "The plugin changed while rolling back; check GET /api/plugins and try again");
+    this.deps.sandbox.evict(before.id);
+    await this.finishCascade(tenant, before.slug, change, broken, opts);
     const install = await this.get(tenant, before.id);
     await this.deps.schedules.sync(install);
     await this.syncIndexes(tenant, install);
@@ -111,15 +139,23 @@ export class InstallService {
    */
   async uninstall(tenant: Tenant, idOrSlug: string, opts: { purge?: boolean } & CascadeOptions = {}): Promise<ActiveInstall> {
     const install = await this.get(tenant, idOrSlug);
-    await guardDependents(await this.deps.installs.list(tenant), install.slug, { kind: "uninstall" }, this.cascade(tenant, opts));
+    const change = { kind: "uninstall" } as const;
+    // Checked before onUninstall too, so that a refused uninstall runs no plugin code. The check
+    // under the lock is the one that counts: a dependent enabled meanwhile still refuses it there.
+    checkDependents(await this.deps.installs.list(tenant), install.slug, change, opts.cascade);
     // A failing onUninstall is logged to the plugin's log; the uninstall goes on.
     if (install.status === "enabled") await runLifecycle(this.deps.invoker, this.deps.logger, install, "onUninstall");
     await this.deps.flushLogs();
-    await this.deps.prisma.$transaction([
-      this.deps.prisma.install.delete({ where: { id: install.id } }),
-      this.deps.prisma.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } }),
-    ]);
+    const broken = await this.locked(tenant, async (tx, all) => {
+      this.current(tenant, all, install.id);
+      const broken = checkDependents(all, install.slug, change, opts.cascade);
+      await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      await tx.install.delete({ where: { id: install.id } });
+      await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: install.slug } });
+      return broken;
+    });
     this.forget(tenant, install);
+    await this.finishCascade(tenant, install.slug, change, broken, opts);
     await this.deps.schedules.remove(install.id);
     if (opts.purge) await this.purgeData(tenant, install);
     await this.raise(tenant, "plugin.uninstalled", install);
@@ -164,12 +200,33 @@ export class InstallService {
     return this.get(tenant, install.id);
   }
 
-  private cascade(tenant: Tenant, opts: CascadeOptions) {
-    return { ...opts, disable: (install: ActiveInstall) => this.disableInstall(tenant, install) };
+  // The tenant's installs as of the lock, then `fn`'s check and writes, in one transaction.
+  private async locked<T>(tenant: Tenant, fn: (tx: DependencyTx, all: ActiveInstall[]) => Promise<T>): Promise<T> {
+    try {
+      return await withDependencyLock(this.deps.prisma, tenant.id, async (tx) => fn(tx, await this.deps.installs.list(tenant, tx)));
+    } finally {
+      // Committed or refused, what this process cached may be older than what the lock showed.
+      this.deps.installs.invalidate(tenant.id);
+    }
+  }
+
+  // The install as read under the lock: an uninstall may have come first.
+  private current(tenant: Tenant, all: readonly ActiveInstall[], id: string): ActiveInstall {
+    const install = all.find((i) => i.id === id);
+    if (!install) throw new AppError("plugin_not_found", `No plugin "${id}" is installed for tenant ${tenant.slug}`);
+    return install;
+  }
+
+  private finishCascade(tenant: Tenant, target: string, change: DependencyChange, broken: readonly Dependent[], opts: CascadeOptions) {
+    return finishCascade(target, change, broken, { onDisabled: opts.onDisabled, finish: (install) => this.disableInstall(tenant, install) });
   }
 
   private forget(tenant: Tenant, install: ActiveInstall): void {
     this.deps.installs.invalidate(tenant.id);
     this.deps.sandbox.evict(install.id);
   }
+}
+
+function rollbackConflict(): AppError {
+  return new AppError("version_conflict", "The plugin changed while rolling back; check GET /api/plugins and try again");
 }

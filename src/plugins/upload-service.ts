@@ -9,7 +9,7 @@ import type { EventService } from "../events/event-service.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall } from "./active-install.ts";
-import { dependencyConflict, dependencyProblems, dependentsBrokenBy, disableDependents, type CascadeOptions } from "./dependency-guard.ts";
+import { checkDependents, dependencyProblems, finishCascade, withDependencyLock, writeDisables, type CascadeOptions } from "./dependency-guard.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
@@ -32,7 +32,7 @@ export interface UploadDeps {
   events: EventService;
   logger: Logger;
   schedules: JobScheduler;
-  /** Disables a dependent without a dependency check (InstallService.disableInstall): the upgrade cascade. */
+  /** What follows the disable of a dependent the upgrade's transaction wrote (InstallService.disableInstall). */
   disableDependent: (tenant: Tenant, install: ActiveInstall) => Promise<ActiveInstall>;
 }
 
@@ -44,8 +44,9 @@ type Tenant = { id: string; slug: string };
 /**
  * Upload = validate (archive, manifest, imports, webhooks) → load in a sandbox and compare
  * what the code registers with the manifest → install a new slug, or upgrade to a higher
- * version keeping secrets, config and data. Nothing is written unless every check passed
- * (an upgrade with `cascade` disables the dependents it breaks just before it is written).
+ * version keeping secrets, config and data. Nothing is written unless every check passed; the
+ * dependency checks are made again under the tenant's dependency lock, in the transaction that
+ * writes the install (and, for an upgrade with `cascade`, disables the dependents it breaks).
  */
 export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buffer, opts: UploadOptions = {}): Promise<UploadResult> {
   const pkg = validatePackage(bundle, { upload: deps.upload, limits: deps.limits });
@@ -75,7 +76,10 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
 
   if (!existing) {
     const install = await withCollectionIndexes(deps, tenant, manifest, () =>
-      deps.prisma.$transaction(async (tx) => {
+      withDependencyLock(deps.prisma, tenant.id, async (tx) => {
+        const all = await deps.installs.list(tenant, tx);
+        if (all.some((i) => i.slug === manifest.slug)) throw installRace();
+        requireMet(manifest, all, true);
         await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: manifest.slug } });
         const version = await tx.pluginVersion.create({ data: versionData, select: { id: true } });
         return tx.install.create({
@@ -96,40 +100,38 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       { installed: current.version, uploaded: manifest.version },
     );
   }
-  const known = await deps.prisma.pluginVersion.findUnique({
-    where: { tenantId_slug_version: { tenantId: tenant.id, slug: manifest.slug, version: manifest.version } },
-    select: { id: true, sha256: true },
-  });
-  if (known && known.sha256 !== pkg.sha256) {
-    throw new AppError("version_content_conflict", `Version ${manifest.version} was uploaded before with other content; bump "version"`, {
-      version: manifest.version,
-    });
-  }
+  await knownVersion(deps.prisma, tenant, manifest, pkg.sha256);
   // An upgrade out of the range an enabled dependent requires breaks it: 409 before anything is
-  // written, or with `cascade` those dependents are disabled right before the upgrade is.
+  // written, or with `cascade` those dependents are disabled in the upgrade's own transaction.
   const upgrade = { kind: "upgrade" as const, to: manifest.version };
-  const broken = dependentsBrokenBy(tenantInstalls, manifest.slug, upgrade);
-  if (broken.length && !opts.cascade) throw dependencyConflict(manifest.slug, upgrade, broken);
-  await withCollectionIndexes(deps, tenant, manifest, async () => {
-    await disableDependents(manifest.slug, upgrade, broken, { ...opts, disable: (install) => deps.disableDependent(tenant, install) });
-    return deps.prisma.$transaction(async (tx) => {
-      const versionId = known?.id ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
+  checkDependents(tenantInstalls, manifest.slug, upgrade, opts.cascade);
+  const broken = await withCollectionIndexes(deps, tenant, manifest, () =>
+    withDependencyLock(deps.prisma, tenant.id, async (tx) => {
+      const all = await deps.installs.list(tenant, tx);
+      const now = all.find((i) => i.id === existing.id);
+      if (!now) throw upgradeRace();
+      requireMet(manifest, all, now.status !== "disabled");
+      const broken = checkDependents(all, manifest.slug, upgrade, opts.cascade);
+      await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      const versionId = (await knownVersion(tx, tenant, manifest, pkg.sha256)) ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
       // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
-      // the one that lost the race gets a 409 and writes nothing.
+      // the one that lost the race gets a 409 and writes nothing, its cascade included.
       const { count } = await tx.install.updateMany({
         where: { id: existing.id, currentVersionId: existing.currentVersionId },
         data: {
           currentVersionId: versionId,
           previousVersionId: existing.currentVersionId,
-          status: existing.status === "failed" ? "enabled" : existing.status,
+          status: now.status === "failed" ? "enabled" : now.status,
           error: null,
         },
       });
-      if (count === 0) throw new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
-    });
-  });
+      if (count === 0) throw upgradeRace();
+      return broken;
+    }),
+  );
   deps.installs.invalidate(tenant.id);
   deps.sandbox.evict(existing.id);
+  await finishCascade(manifest.slug, upgrade, broken, { onDisabled: opts.onDisabled, finish: (install) => deps.disableDependent(tenant, install) });
   const upgraded = await afterChange(deps, tenant, existing.id, "onUpgrade", { from: current.version }, "plugin.upgraded");
   return { install: upgraded, created: false, previousVersion: current.version };
 }
@@ -187,10 +189,35 @@ async function afterChange(
   return install;
 }
 
-// Two uploads of a new slug at once: the loser sees the unique index, which is a conflict.
-function conflictOnRace(err: unknown): never {
-  if ((err as { code?: string }).code === "P2002") {
-    throw new AppError("version_conflict", "Another upload of this plugin finished first; upload again to upgrade");
+// The dependency checks again, on the installs read under the lock (422, like the first time).
+function requireMet(manifest: Manifest, installs: readonly ActiveInstall[], requireEnabled: boolean): void {
+  const problems = dependencyProblems(manifest, installs, { requireEnabled });
+  if (problems.length) throw new AppError("invalid_plugin", "The plugin package is invalid", problems);
+}
+
+// The stored row of this very version from an earlier upload; a 409 if its content differs.
+async function knownVersion(tx: Pick<PrismaClient, "pluginVersion">, tenant: Tenant, manifest: Manifest, sha256: string): Promise<string | undefined> {
+  const known = await tx.pluginVersion.findUnique({
+    where: { tenantId_slug_version: { tenantId: tenant.id, slug: manifest.slug, version: manifest.version } },
+    select: { id: true, sha256: true },
+  });
+  if (known && known.sha256 !== sha256) {
+    throw new AppError("version_content_conflict", `Version ${manifest.version} was uploaded before with other content; bump "version"`, { version: manifest.version });
   }
+  return known?.id;
+}
+
+function installRace(): AppError {
+  return new AppError("version_conflict", "Another upload of this plugin finished first; upload again to upgrade");
+}
+
+function upgradeRace(): AppError {
+  return new AppError("version_conflict", "Another change to this plugin finished first; check GET /api/plugins and upload again");
+}
+
+// Two uploads of a new slug at once (one from a process that takes no dependency lock): the
+// loser sees the unique index, which is a conflict.
+function conflictOnRace(err: unknown): never {
+  if ((err as { code?: string }).code === "P2002") throw installRace();
   throw err;
 }

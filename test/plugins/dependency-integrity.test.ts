@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import AdmZip from "adm-zip";
+import semver from "semver";
 import { expectError, ok } from "../support/http-assert.ts";
+import { postgresAvailable, requireOrSkip } from "../support/services.ts";
 import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { databaseKinds, type DatabaseKind } from "../support/test-database.ts";
 
 // Seed 004 dependencies after the upload: an enabled plugin keeps every plugin it requires
 // installed, enabled and in range. Disable, uninstall, rollback and upgrade of a required plugin
@@ -273,5 +276,113 @@ describe("upload of a dependent", () => {
     const t = await family();
     const body = await expectError(await t.upload(withManifest("dep-base-v1", { version: "1.1.0", dependencies: { "dep-child": "^1.0.0" } })), 422, "invalid_plugin");
     assert.deepEqual(body.error.details, [{ path: "dependencies.dep-child", message: "would close a cycle: dep-base → dep-child → dep-base" }]);
+  });
+});
+
+// Concurrent changes of one tenant: each check and its write run in one transaction under the
+// tenant's dependency lock, so of two changes that are each fine alone but break the invariant
+// together (an upload or enable of dep-child while dep-base goes away), one is refused. PGlite's
+// one connection tends to order such requests anyway; on Postgres's pool an unlocked check loses
+// within a few rounds.
+const ROUNDS = 8;
+
+/** Each enabled plugin of `t` lacking a plugin it requires (installed, enabled, in range); none when the invariant holds. */
+async function invariantBreaches(target: TestApp, t: TestTenant): Promise<string[]> {
+  const installs = await target.services.installs.list(t);
+  const breaches: string[] = [];
+  for (const i of installs.filter((x) => x.status === "enabled")) {
+    for (const [slug, range] of Object.entries(i.version.manifest.dependencies ?? {})) {
+      const dep = installs.find((x) => x.slug === slug);
+      if (!dep || dep.status !== "enabled" || !semver.satisfies(dep.version.version, range)) {
+        breaches.push(`${i.slug} is enabled but requires ${slug} ${range}, which is ${dep ? `${dep.version.version} ${dep.status}` : "not installed"}`);
+      }
+    }
+  }
+  return breaches;
+}
+
+/** The answer's status, and its error code when it is an error. */
+async function outcome(res: Response): Promise<string> {
+  const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
+  return body.error?.code ? `${res.status} ${body.error.code}` : String(res.status);
+}
+
+for (const kind of databaseKinds()) {
+  describe(`concurrent changes on ${kind}`, () => {
+    let target: TestApp | undefined;
+    let pgUp = false;
+    before(async () => {
+      if (kind === "pglite") target = app;
+      else if ((pgUp = await postgresAvailable())) target = await startTestApp({ db: kind as DatabaseKind });
+    });
+    after(() => (kind === "pglite" ? undefined : target?.close()));
+    const ready = async (t: TestContext) => kind === "pglite" || (await requireOrSkip(t, "postgres", pgUp));
+
+    const rounds = async (setup: (t: TestTenant) => Promise<void>, race: (t: TestTenant) => Promise<Response>[], allowed: string[][]) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const t = await target!.tenant("race");
+        await setup(t);
+        const answers = await Promise.all(race(t).map(async (r) => outcome(await r)));
+        assert.deepEqual(await invariantBreaches(target!, t), [], `round ${round}: ${answers.join(", ")}`);
+        assert.ok(allowed.some((a) => a.join() === answers.join()), `round ${round}: unexpected answers ${answers.join(", ")}`);
+      }
+    };
+
+    test("an upload of a dependent and a disable of what it requires: one of them is refused", async (t) => {
+      if (!(await ready(t))) return;
+      await rounds(
+        async (u) => void (await ok(await u.upload(fixtureZip("dep-base-v1")), 201)),
+        (u) => [u.upload(fixtureZip("dep-child")), u.request("POST", "/api/plugins/dep-base/disable")],
+        [["201", "409 dependency_conflict"], ["422 invalid_plugin", "200"]],
+      );
+    });
+
+    test("an enable of a dependent and a disable of what it requires: one of them is refused", async (t) => {
+      if (!(await ready(t))) return;
+      await rounds(
+        async (u) => {
+          await ok(await u.upload(fixtureZip("dep-base-v1")), 201);
+          await ok(await u.upload(fixtureZip("dep-child")), 201);
+          await ok(await u.request("POST", "/api/plugins/dep-child/disable"));
+        },
+        (u) => [u.request("POST", "/api/plugins/dep-child/enable"), u.request("POST", "/api/plugins/dep-base/disable")],
+        [["200", "409 dependency_conflict"], ["409 dependencies_unmet", "200"]],
+      );
+    });
+
+    test("an upload of a dependent and a cascading uninstall of what it requires: the dependent is never left enabled alone", async (t) => {
+      if (!(await ready(t))) return;
+      await rounds(
+        async (u) => void (await ok(await u.upload(fixtureZip("dep-base-v1")), 201)),
+        (u) => [u.upload(fixtureZip("dep-child")), u.request("DELETE", "/api/plugins/dep-base?cascade=true")],
+        [["201", "204"], ["422 invalid_plugin", "204"]],
+      );
+    });
+  });
+}
+
+describe("a cascade whose change then loses its compare-and-set", () => {
+  test("leaves the dependents enabled and audits nothing", async () => {
+    const t = await app.tenant("deps");
+    await ok(await t.upload(fixtureZip("dep-base-v1")), 201);
+    await ok(await t.upload(fixtureZip("dep-base-v2")), 200);
+    await ok(await t.upload(fixtureZip("dep-modern")), 201);
+
+    // Another process upgrades dep-base to 2.1.0 (within dep-modern's range) while this one still
+    // holds 2.0.0, previous 1.0.0, in its install cache: the rollback is checked against what it
+    // holds, and its compare-and-set on the versions finds them changed.
+    const prisma = app.services.db.prisma;
+    assert.equal((await plugin(t, "dep-base")).version, "2.0.0");
+    const base = await prisma.install.findFirstOrThrow({ where: { tenantId: t.id, slug: "dep-base" } });
+    const { id: _id, createdAt: _at, ...v2 } = await prisma.pluginVersion.findUniqueOrThrow({ where: { id: base.currentVersionId } });
+    const v21 = await prisma.pluginVersion.create({ data: { ...v2, version: "2.1.0", manifest: v2.manifest as object, registered: v2.registered as object, webhooks: v2.webhooks as object } });
+    await prisma.install.update({ where: { id: base.id }, data: { currentVersionId: v21.id, previousVersionId: base.currentVersionId } });
+    assert.equal((await plugin(t, "dep-base")).version, "2.0.0", "this process's cache should still hold 2.0.0");
+
+    await expectError(await t.request("POST", "/api/plugins/dep-base/rollback?cascade=true"), 409, "version_conflict");
+    assert.equal((await plugin(t, "dep-modern")).status, "enabled");
+    assert.deepEqual(await cascadeEntries(t), []);
+    await assertServing(t, "dep-modern");
+    assert.equal((await plugin(t, "dep-base")).version, "2.1.0");
   });
 });
