@@ -92,7 +92,7 @@ export async function createServices(config: Config, logger: Logger, overrides: 
     : new EmbeddedExecutor(logger, config.executor.concurrency);
   const tenants = createTenantCache((slug) => prisma.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true } }));
   // Scaled mode pushes install changes to every process, so its cache can keep entries longer.
-  const installs = new InstallRepository(prisma, config.redisUrl ? 10_000 : 1000);
+  const installs = new InstallRepository(prisma, config.redisUrl ? 10_000 : 1000, { platform: config.limits });
   const changes = config.redisUrl
     ? new ChangeBus(config.redisUrl, `${config.executor.queuePrefix}:install-changes`, (tenantId) => installs.invalidate(tenantId, { remote: true }), logger)
     : undefined;

@@ -13,6 +13,11 @@ export interface CallScope {
   /** Host services (database, files, egress agent, LLM and mail settings, usage counters). */
   deps: CapabilityDeps;
   secrets: { get(installId: string, name: string): Promise<string | undefined> };
+  /**
+   * Aborted once the call has ended (answered, failed or timed out): work the call queued and
+   * has not begun must not run on for a caller that has its answer.
+   */
+  ended: AbortSignal;
   /** Writes to the plugin's log (denials are logged there, so the author sees them). */
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: unknown): void;
   /** Counts one ctx call per tenant/install (usage_counters: `ctx.<method>:<outcome>`). */

@@ -1,13 +1,18 @@
 import type { SqlExec } from "../db/database.ts";
+import { inTurn } from "../db/in-turn.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { CallScope } from "./call-scope.ts";
+import { CapabilityError } from "./capability-error.ts";
 import { MIB, QuotaExceeded, quotasOf } from "./quotas.ts";
 
 // ctx.db's quotas (resources.max_db_documents, resources.max_db_mb) count a plugin's documents
 // of one tenant, over all its collections: the data is keyed by plugin slug, so it outlives
 // upgrades and reinstalls, and so does what it counts. Writes that can add documents or bytes
 // check the usage and write in one transaction under a lock per (tenant, plugin), so concurrent
-// inserts of one plugin cannot pass the quota together, whichever process serves them.
+// inserts of one plugin cannot pass the quota together, whichever process serves them. A write
+// whose call has ended before the write began is not made: a call that timed out with writes
+// still queued would otherwise go on writing, and hold up the plugin's next calls, long after
+// its caller got the timeout.
 
 /** What one plugin keeps in one tenant's database. */
 export interface DbUsage {
@@ -18,8 +23,21 @@ export interface DbUsage {
 /** One statement with `$n` parameters inside the locked transaction. */
 export type LockedQuery = <T>(sql: string, params: unknown[]) => Promise<T[]>;
 
-// Waiting for the lock counts against this; the work under it is two or three statements.
-const TX_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
+/** A write its call queued that had not begun when the call ended (answered, failed or timed out). */
+export class CallEnded extends CapabilityError {
+  constructor() {
+    super("ctx.db: the call this write belongs to has ended; the write was not made", "call_ended", "CallEnded");
+  }
+}
+
+// Prisma's `maxWait` bounds the wait for a connection to start the transaction on (the pg pool
+// every tenant shares, or PGlite's single connection); `timeout` bounds the transaction from its
+// start, the wait for the advisory lock included. Each process holds at most one of these
+// transactions per (tenant, plugin) (`inTurn`), so the lock waits for at most one holder per
+// other process, each two or three statements long. 10 s is far beyond both waits, yet short
+// enough that a stuck holder is rolled back, and its lock and connection freed, before the
+// plugin's next calls have long given up. Either failure reaches the plugin as a DatabaseError.
+const TX_OPTIONS = { maxWait: 10_000, timeout: 10_000 };
 
 /** The usage of one plugin; served from the (tenant_id, plugin, size) index alone. */
 export async function dbUsage(sql: Pick<SqlExec, "query">, tenantId: string, plugin: string): Promise<DbUsage> {
@@ -33,16 +51,20 @@ const USAGE_SQL =
 /**
  * Runs `fn` in a transaction that holds the plugin's write lock. Calls of one plugin in this
  * process wait their turn before they open a transaction, so a flood of concurrent writes
- * holds one database connection, not the whole pool, while it waits for the lock.
+ * holds one database connection, not the whole pool, while it waits for the lock. Rejects
+ * with CallEnded, without writing, when the call has ended before `fn` began.
  */
 export function withDbWriteLock<T>(scope: CallScope, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
   const key = `db:${scope.tenantId}:${scope.pluginSlug}`;
-  return inTurn(key, () => locked(scope.deps.prisma, key, fn));
+  return inTurn(key, () => locked(scope.deps.prisma, scope.ended, key, fn));
 }
 
-async function locked<T>(prisma: PrismaClient, key: string, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
+async function locked<T>(prisma: PrismaClient, ended: AbortSignal, key: string, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
+  if (ended.aborted) throw new CallEnded();
   return prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+    // The connection and the lock may have come after the call ended: then nothing is written.
+    if (ended.aborted) throw new CallEnded();
     return fn(<R>(sql: string, params: unknown[]) => tx.$queryRawUnsafe<R[]>(sql, ...params));
   }, TX_OPTIONS);
 }
@@ -78,19 +100,4 @@ export function checkBytes(scope: CallScope, method: string, used: number, would
 function refused(scope: CallScope, method: string, err: QuotaExceeded): QuotaExceeded {
   scope.log("warn", err.message, { method, quota: err.quota, used: err.used, limit: err.limit });
   return err;
-}
-
-const turns = new Map<string, Promise<unknown>>();
-
-// Per-process, per-key FIFO: each call starts when the one before it has settled, either way.
-async function inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const before = turns.get(key) ?? Promise.resolve();
-  const mine = before.then(fn, fn);
-  const settled = mine.then(() => undefined, () => undefined);
-  turns.set(key, settled);
-  try {
-    return await mine;
-  } finally {
-    if (turns.get(key) === settled) turns.delete(key);
-  }
 }

@@ -83,6 +83,33 @@ export interface Resources {
   rate_limit: { calls: number; period_seconds: number };
 }
 
+/** `resources` as plugin.json gives it: any field may be left to the platform. */
+export type DeclaredResources = Partial<Omit<Resources, "rate_limit">> & { rate_limit?: Partial<Resources["rate_limit"]> };
+
+/**
+ * The resources in effect: each declared value, never above the platform maximum, and the
+ * maximum where the manifest is silent. Resolved when an install is read, not stored at upload,
+ * so an operator raising or lowering a maximum changes it for plugins uploaded before.
+ */
+export function resolveResources(declared: DeclaredResources, limits: PlatformLimits): Resources {
+  const upTo = (asked: number | undefined, max: number) => Math.min(asked ?? max, max);
+  const { calls: maxCalls, periodSeconds: maxPeriod } = limits.rateLimit;
+  const calls = declared.rate_limit?.calls ?? maxCalls;
+  const period = declared.rate_limit?.period_seconds ?? maxPeriod;
+  // As at upload: the rate is what is capped, so a window above the maximum rate falls back to it.
+  const rate = calls * maxPeriod > maxCalls * period ? { calls: maxCalls, period_seconds: maxPeriod } : { calls, period_seconds: period };
+  return {
+    timeout_ms: upTo(declared.timeout_ms, limits.timeoutMs),
+    job_timeout_ms: upTo(declared.job_timeout_ms, limits.jobTimeoutMs),
+    memory_mb: upTo(declared.memory_mb, limits.memoryMb),
+    max_disk_mb: upTo(declared.max_disk_mb, limits.maxDiskMb),
+    max_files: upTo(declared.max_files, limits.maxFiles),
+    max_db_documents: upTo(declared.max_db_documents, limits.maxDbDocuments),
+    max_db_mb: upTo(declared.max_db_mb, limits.maxDbMb),
+    rate_limit: rate,
+  };
+}
+
 export interface Manifest {
   slug: string;
   name: string;
@@ -96,7 +123,10 @@ export interface Manifest {
   events: string[];
   jobs: JobSpec[];
   http_allowlist: string[];
+  /** In effect now: `declared_resources` under the platform maxima of the moment (see resolveResources). */
   resources: Resources;
+  /** What plugin.json said; absent in versions stored before it was kept. */
+  declared_resources?: DeclaredResources;
   runtime: {
     health_check: { enabled: boolean; interval_seconds: number; timeout_seconds: number };
     retry: { max_attempts: number; backoff_seconds: number };
@@ -127,22 +157,7 @@ export function parseManifest(json: unknown, limits: PlatformLimits): { manifest
     return { problems: problems.map((p) => ({ path: p.path || "plugin.json", message: p.message })) };
   }
   const { $schema: _editorHint, resources, ...rest } = parsed.data;
-  const manifest: Manifest = {
-    ...rest,
-    resources: {
-      timeout_ms: resources.timeout_ms ?? limits.timeoutMs,
-      job_timeout_ms: resources.job_timeout_ms ?? limits.jobTimeoutMs,
-      memory_mb: resources.memory_mb ?? limits.memoryMb,
-      max_disk_mb: resources.max_disk_mb ?? limits.maxDiskMb,
-      max_files: resources.max_files ?? limits.maxFiles,
-      max_db_documents: resources.max_db_documents ?? limits.maxDbDocuments,
-      max_db_mb: resources.max_db_mb ?? limits.maxDbMb,
-      rate_limit: {
-        calls: resources.rate_limit?.calls ?? limits.rateLimit.calls,
-        period_seconds: resources.rate_limit?.period_seconds ?? limits.rateLimit.periodSeconds,
-      },
-    },
-  };
+  const manifest: Manifest = { ...rest, resources: resolveResources(resources, limits), declared_resources: resources };
   return { manifest, problems: [] };
 }
 

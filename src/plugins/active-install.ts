@@ -1,4 +1,5 @@
-import type { Manifest } from "../packaging/manifest-schema.ts";
+import type { PlatformLimits } from "../config.ts";
+import { resolveResources, type Manifest } from "../packaging/manifest-schema.ts";
 import type { Registered } from "../packaging/registered.ts";
 import type { WebhookDefinition } from "../packaging/webhook-schema.ts";
 import { RouteMatcher } from "./route-matcher.ts";
@@ -61,8 +62,15 @@ interface VersionRow {
   webhooks?: unknown;
 }
 
-export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug: string): ActiveInstall {
+/**
+ * An install as the platform runs it. With `limits`, its resources are resolved against today's
+ * platform maxima (a version stored before declared_resources was kept has only the values
+ * resolved at its upload: those are lowered to today's maxima, never raised).
+ */
+export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug: string, limits?: PlatformLimits): ActiveInstall {
   const registered = version.registered as Registered;
+  const stored = version.manifest as Manifest;
+  const manifest = limits ? { ...stored, resources: resolveResources(stored.declared_resources ?? stored.resources ?? {}, limits) } : stored;
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -81,7 +89,7 @@ export function toActiveInstall(row: InstallRow, version: VersionRow, tenantSlug
       id: version.id,
       version: version.version,
       sha256: version.sha256,
-      manifest: version.manifest as Manifest,
+      manifest,
       registered,
       webhooks: (version.webhooks ?? []) as WebhookDefinition[],
     },

@@ -1,4 +1,5 @@
 import semver from "semver";
+import { inTurn } from "../db/in-turn.ts";
 import { AppError } from "../errors.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 import type { Manifest } from "../packaging/manifest-schema.ts";
@@ -233,19 +234,4 @@ function changeWords(change: DependencyChange): string {
   if (change.kind === "disable") return "disabled";
   if (change.kind === "uninstall") return "uninstalled";
   return change.kind === "rollback" ? `rolled back to ${change.to}` : `upgraded to ${change.to}`;
-}
-
-const turns = new Map<string, Promise<unknown>>();
-
-// Per-process, per-key FIFO: each call starts when the one before it has settled, either way.
-async function inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const before = turns.get(key) ?? Promise.resolve();
-  const mine = before.then(fn, fn);
-  const settled = mine.then(() => undefined, () => undefined);
-  turns.set(key, settled);
-  try {
-    return await mine;
-  } finally {
-    if (turns.get(key) === settled) turns.delete(key);
-  }
 }

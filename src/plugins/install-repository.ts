@@ -1,3 +1,4 @@
+import type { PlatformLimits } from "../config.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { SLUG } from "../packaging/manifest-schema.ts";
 import { toActiveInstall, type ActiveInstall } from "./active-install.ts";
@@ -13,6 +14,8 @@ export interface InstallCacheLimits {
   maxEntries?: number;
   /** "No such install" answers, kept apart so that made-up slugs never push real installs out. */
   maxMisses?: number;
+  /** The platform maxima installs' resources are resolved against as they are read. */
+  platform?: PlatformLimits;
 }
 
 /**
@@ -30,6 +33,7 @@ export class InstallRepository {
   private readonly listeners: ((tenantId: string, remote: boolean) => void)[] = [];
   private readonly maxEntries: number;
   private readonly maxMisses: number;
+  private readonly platform?: PlatformLimits;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -38,6 +42,7 @@ export class InstallRepository {
   ) {
     this.maxEntries = limits.maxEntries ?? 10_000;
     this.maxMisses = limits.maxMisses ?? 1000;
+    this.platform = limits.platform;
   }
 
   /** Entries cached now (installs and misses); at most maxEntries + maxMisses. */
@@ -83,7 +88,7 @@ export class InstallRepository {
     // with its versions: a row whose version is gone is an install that is gone.
     return rows.flatMap((r) => {
       const version = byId.get(r.currentVersionId);
-      return version ? [toActiveInstall(r, version, tenant.slug)] : [];
+      return version ? [toActiveInstall(r, version, tenant.slug, this.platform)] : [];
     });
   }
 
@@ -142,7 +147,7 @@ export class InstallRepository {
 
   private async withVersion(row: Parameters<typeof toActiveInstall>[0] & { currentVersionId: string }, tenantSlug: string) {
     const version = await this.prisma.pluginVersion.findUniqueOrThrow({ where: { id: row.currentVersionId }, select: VERSION_FIELDS });
-    return toActiveInstall(row, version, tenantSlug);
+    return toActiveInstall(row, version, tenantSlug, this.platform);
   }
 }
 

@@ -87,6 +87,7 @@ export class Invoker {
     const hostLogs: LogLine[] = [];
     const resources = install.version.manifest.resources;
     const budget = this.deps.eventBudget;
+    const ended = new AbortController();
     const scope: CallScope = {
       tenantId: install.tenantId,
       tenantSlug: install.tenantSlug,
@@ -96,6 +97,7 @@ export class Invoker {
       manifest: install.version.manifest,
       deps: this.deps.capabilities,
       secrets: this.deps.secrets,
+      ended: ended.signal,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
       count: (method, outcome) => {
         this.deps.capabilities.usage.add(install.tenantId, install.id, `ctx.${method}:${outcome}`);
@@ -170,6 +172,7 @@ export class Invoker {
       }
       throw err;
     } finally {
+      ended.abort();
       this.deps.metrics?.invocations.inc({ kind: req.kind, status });
       this.deps.metrics?.invocationDuration.observe({ kind: req.kind }, (Date.now() - started) / 1000);
       const lines = refused ? [] : [...logs, ...hostLogs];

@@ -3,8 +3,9 @@ import { after, before, describe, test, type TestContext } from "node:test";
 import AdmZip from "adm-zip";
 import { postgresAvailable, requireOrSkip } from "../support/services.ts";
 import { databaseKinds, type DatabaseKind } from "../support/test-database.ts";
-import { exampleZip, fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { exampleZip, fixtureZip, servicesGate, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 import { expectError, ok } from "../support/http-assert.ts";
+import { sleep } from "../support/eventually.ts";
 
 // Storage quotas where the host pays: ctx.db documents and bytes per (tenant, plugin), ctx.files
 // files and bytes per install. The hostile fixtures write until the platform refuses; the tests
@@ -12,6 +13,7 @@ import { expectError, ok } from "../support/http-assert.ts";
 
 const DB = "hostile-db-flood";
 const FILES = "hostile-file-flood";
+const ORPHANS = "hostile-db-orphans";
 const MIB = 1024 * 1024;
 
 type Refusal = { name: string; message: string; code: string | null };
@@ -41,10 +43,10 @@ async function usage(t: TestTenant, slug: string): Promise<any> {
   return ok(await t.request("GET", `/api/plugins/${slug}/usage`));
 }
 
-async function storedDocuments(app: TestApp, t: TestTenant): Promise<{ documents: number; bytes: number }> {
+async function storedDocuments(app: TestApp, t: TestTenant, plugin = DB): Promise<{ documents: number; bytes: number }> {
   const [row] = await app.services.db.sql.query<{ documents: string | number; bytes: string | number }>(
     "SELECT count(*) AS documents, coalesce(sum(octet_length(data::text)), 0) AS bytes FROM plugin_documents WHERE tenant_id = $1::uuid AND plugin = $2",
-    [t.id, DB],
+    [t.id, plugin],
   );
   return { documents: Number(row.documents), bytes: Number(row.bytes) };
 }
@@ -120,6 +122,29 @@ for (const kind of databaseKinds()) {
       assert.equal((await storedDocuments(app!, hostile)).documents, 50);
     });
 
+    // PGlite works on the host's own thread, so a flood of writes delays the host's hearing of
+    // the timeout: by then all 200 are done, and none are left to drop.
+    const onPglite = kind === "pglite" && "PGlite runs every write before the host sees the call end";
+    test("inserts a call fired and never awaited do not run after the call timed out, nor hold up the plugin's next call", { skip: onPglite }, async (t) => {
+      if (!(await ready(t))) return;
+      const hostile = await installed(app!, fixtureZip(ORPHANS));
+      await expectError(await hostile.request("POST", `/ext/${ORPHANS}/fire`, { json: { n: 200 } }), 504, "plugin_timeout");
+      const atEnd = (await storedDocuments(app!, hostile, ORPHANS)).documents;
+      // Left running, the queued writes reach 200 in well under this.
+      await sleep(1500);
+      const later = (await storedDocuments(app!, hostile, ORPHANS)).documents;
+      // One write may have been inside its transaction when the call ended, and may finish.
+      assert.ok(later <= atEnd + 1, `the stored count kept growing after the call ended: ${atEnd} → ${later}`);
+      assert.ok(later < 100, `${later} of 200 writes ran, most of them after their call had ended`);
+      const started = Date.now();
+      const next = await ok(await hostile.request("POST", `/ext/${ORPHANS}/one`));
+      assert.equal(typeof next.id, "string");
+      assert.ok(Date.now() - started < 2000, `the next call's write waited ${Date.now() - started} ms`);
+      assert.equal((await storedDocuments(app!, hostile, ORPHANS)).documents, later + 1);
+      const counted = (await usage(hostile, ORPHANS)).totals;
+      assert.equal(counted["ctx.db.insert:ok"] + counted["ctx.db.insert:error"], 201, JSON.stringify(counted));
+    });
+
     test("max_db_mb counts the documents' JSON: inserts and growing updates are refused past it, shrinking passes", async (t) => {
       if (!(await ready(t))) return;
       const hostile = await installed(app!, variant(DB, { resources: { max_db_documents: 1000, max_db_mb: 1 } }));
@@ -150,6 +175,54 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+
+describe("ctx.db quotas across processes", () => {
+  const ready = servicesGate("bullmq");
+
+  test("two API processes flooding one plugin of one tenant store exactly max_db_documents between them, round after round", async (t) => {
+    if (!(await ready(t))) return;
+    const app = await startTestApp({ engine: "bullmq" });
+    t.after(() => app.close());
+    // Each process queues the plugin's writes on its own; only the advisory lock stands between
+    // the two queues. Whether both reach the quota at the same moment is down to timing, so
+    // several tenants race at once, each on its own lock: any one of them passing its quota fails.
+    const limit = 100;
+    const zip = variant(DB, { resources: { max_db_documents: limit } });
+    const [other, ...tenants] = await Promise.all([app.spawnApi(), ...Array.from({ length: 4 }, () => installed(app, zip))]);
+    const origins = [app.url, other.url];
+    const floodOn = async (origin: string, tenant: TestTenant, body: Record<string, unknown>) => {
+      const res = await fetch(`${origin}/ext/${DB}/flood`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.admin}`, "x-tenant-slug": tenant.slug, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return (await ok(res)) as { inserted: number; error: Refusal | null };
+    };
+    // Warm every isolate, so that no process has a quota to itself while the other one loads.
+    const warm = await Promise.all(tenants.flatMap((tenant) => origins.map((origin) => floodOn(origin, tenant, { max: 1 }))));
+    assert.ok(warm.every((w) => w.inserted === 1), JSON.stringify(warm));
+
+    const race = (tenant: TestTenant) => Promise.all(origins.map((origin) => floodOn(origin, tenant, { parallel: 8, max: limit })));
+    const rounds = 5;
+    for (let round = 0; round < rounds; round++) {
+      const results = await Promise.all(tenants.map(race));
+      for (const [i, [here, there]] of results.entries()) {
+        const seen = `round ${round}, tenant ${i}: ${here.inserted} + ${there.inserted} inserted`;
+        assertQuotaExceeded(here.error, "max_db_documents", `limit is ${limit}`);
+        assertQuotaExceeded(there.error, "max_db_documents", `limit is ${limit}`);
+        if (round === 0) assert.ok(here.inserted > 0 && there.inserted > 0, `both processes should have written; ${seen}`);
+        assert.equal((await storedDocuments(app, tenants[i])).documents, limit, seen);
+      }
+      // The race is decided at the quota's edge: room for a few more makes each round another try.
+      for (const tenant of tenants) {
+        await app.services.db.sql.query(
+          "DELETE FROM plugin_documents WHERE id IN (SELECT id FROM plugin_documents WHERE tenant_id = $1::uuid AND plugin = $2 LIMIT 10)",
+          [tenant.id, DB],
+        );
+      }
+    }
+  });
+});
 
 describe("ctx.files quotas", () => {
   let app: TestApp;

@@ -35,6 +35,7 @@ describe("parseManifest: valid manifests", () => {
         max_db_mb: 100,
         rate_limit: { calls: 6000, period_seconds: 60 },
       },
+      declared_resources: {},
       runtime: {
         health_check: { enabled: false, interval_seconds: 30, timeout_seconds: 3 },
         retry: { max_attempts: 3, backoff_seconds: 0.5 },

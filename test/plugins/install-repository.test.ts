@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { PrismaClient } from "../../src/generated/prisma/client.ts";
+import { packageLimits } from "../../src/config.ts";
+import { parseManifest } from "../../src/packaging/manifest-schema.ts";
 import { InstallRepository } from "../../src/plugins/install-repository.ts";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.ts";
 
@@ -115,5 +117,36 @@ describe("InstallRepository cache", () => {
     }
     assert.equal(reads, before);
     assert.equal(repo.size, 0);
+  });
+});
+
+describe("resources as read", () => {
+  test("an install's resources follow today's platform maxima: silent fields take the new maximum, declared ones are kept under it", async () => {
+    const prisma = testDb.db.prisma;
+    const at = (env: Record<string, string>) => packageLimits({ ...env, NODE_ENV: "test" }).limits;
+    const uploadedUnder = at({ PLUGIN_TIMEOUT_MS: "5000", DB_MAX_DOCUMENTS: "1000" });
+    const { manifest, problems } = parseManifest(
+      { slug: "res", name: "Res", version: "1.0.0", entry: "main.js", permissions: [], resources: { memory_mb: 32, max_db_documents: 500 } },
+      uploadedUnder,
+    );
+    assert.deepEqual(problems, []);
+    const { tenant } = await tenantWithInstall("res");
+    await prisma.pluginVersion.updateMany({ where: { tenantId: tenant.id, slug: "res" }, data: { manifest: manifest as object } });
+
+    const raised = await new InstallRepository(prisma, 0, { platform: at({ PLUGIN_TIMEOUT_MS: "9000", DB_MAX_DOCUMENTS: "1000" }) }).find(tenant, "res");
+    assert.equal(raised?.version.manifest.resources.timeout_ms, 9000, "a silent field takes the raised maximum");
+    assert.equal(raised?.version.manifest.resources.memory_mb, 32);
+    assert.equal(raised?.version.manifest.resources.max_db_documents, 500);
+
+    const lowered = await new InstallRepository(prisma, 0, { platform: at({ PLUGIN_TIMEOUT_MS: "2000", DB_MAX_DOCUMENTS: "100" }) }).find(tenant, "res");
+    assert.equal(lowered?.version.manifest.resources.timeout_ms, 2000);
+    assert.equal(lowered?.version.manifest.resources.max_db_documents, 100, "a declared value above a lowered maximum is lowered");
+
+    // A version stored before declared_resources was kept: its stored values are lowered, never raised.
+    const { declared_resources: _gone, ...older } = manifest!;
+    await prisma.pluginVersion.updateMany({ where: { tenantId: tenant.id, slug: "res" }, data: { manifest: older as object } });
+    const old = await new InstallRepository(prisma, 0, { platform: at({ PLUGIN_TIMEOUT_MS: "9000", DB_MAX_DOCUMENTS: "100" }) }).find(tenant, "res");
+    assert.equal(old?.version.manifest.resources.timeout_ms, 5000);
+    assert.equal(old?.version.manifest.resources.max_db_documents, 100);
   });
 });
