@@ -1,6 +1,8 @@
 // The well-behaved tenant next to a hostile one: how fast its route answers, idle and while the
-// hostile tenant does its worst. Latency bounds in tests are loose on purpose (the benchmark's
-// noisy-neighbour phase measures the real ratio); they catch a neighbour that is stalled.
+// hostile tenant does its worst. Latency bounds in tests are loose on purpose: tests share the
+// machine with other test files, and the benchmark's noisy-neighbour phase measures the real
+// ratio. They catch a neighbour that is stalled (before tenant budgets, an event storm took the
+// neighbour's p50 from 4 ms to 262 ms), not one that is a few milliseconds slower.
 import assert from "node:assert/strict";
 import type { TestTenant } from "../support/test-app.ts";
 
@@ -36,7 +38,7 @@ export function median(xs: number[]): number {
 }
 
 /** The neighbour's latency stayed within `factor` of idle (plus a floor for timer noise). */
-export function assertNeighbourUnharmed(idle: number, during: { p50: number; n: number }, factor = 3, floorMs = 25): void {
+export function assertNeighbourUnharmed(idle: number, during: { p50: number; n: number }, factor = 3, floorMs = 100): void {
   assert.ok(during.n >= 5, `the neighbour was measured (${during.n} calls)`);
   assert.ok(during.p50 <= idle * factor + floorMs, `neighbour p50 ${during.p50.toFixed(1)} ms vs idle ${idle.toFixed(1)} ms`);
 }
