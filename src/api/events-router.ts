@@ -1,10 +1,11 @@
-import express, { Router, type RequestHandler } from "express";
+import { Router, type RequestHandler } from "express";
 import { z } from "zod";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
 import { eventView } from "../events/event-service.ts";
 import { isValidEventType } from "../events/event-types.ts";
 import type { Services } from "../services.ts";
+import { jsonBody } from "./json-body.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
@@ -26,7 +27,7 @@ export function eventsRouter(s: Services): Router {
       next(new AppError("rate_limited", `This tenant may publish at most ${s.config.hostEventRate} events per second`, null, { headers: { "Retry-After": String(wait) } }));
     }, next);
   };
-  router.post("/", limited, express.json({ limit: "512kb" }), async (req, res) => {
+  router.post("/", limited, jsonBody("512kb"), async (req, res) => {
     const parsed = Publish.safeParse(req.body);
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"type": "build.completed", "data": {…}}', zodDetails(parsed.error));
     const published = await s.events.publish(tenantOf(req), { type: parsed.data.type, data: parsed.data.data ?? {}, source: "api" });

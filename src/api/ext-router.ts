@@ -1,8 +1,9 @@
-import express, { Router, type Request, type Response } from "express";
+import { Router, type Request, type Response } from "express";
 import { authenticate } from "../auth/authenticate.ts";
 import { AppError, errorToHttp } from "../errors.ts";
 import { isPluginHttpError, RefusedAnswer, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer, type RouteMount } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
+import { pluginBody } from "./json-body.ts";
 
 // Request headers the plugin never sees: credentials of the caller.
 const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
@@ -11,10 +12,7 @@ const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-author
 export function extRouter(s: Services): Router {
   const router = Router();
   const auth = authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }, { optional: true });
-  const body = [
-    express.json({ limit: "1mb", type: ["application/json", "application/*+json"] }),
-    express.text({ limit: "1mb", type: () => true }),
-  ];
+  const body = pluginBody("1mb");
   const handler = (req: Request, res: Response) => serve(s, req, res);
   router.all(["/ext/:slug", "/ext/:slug/{*rest}"], auth, body, handler);
   router.all(["/t/:tenant/ext/:slug", "/t/:tenant/ext/:slug/{*rest}"], auth, body, handler);

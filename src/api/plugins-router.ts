@@ -1,4 +1,4 @@
-import express, { Router, type Request } from "express";
+import { Router, type Request } from "express";
 import multer from "multer";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
@@ -10,6 +10,7 @@ import { deliveriesRouter } from "./deliveries-router.ts";
 import { emailsRouter } from "./emails-router.ts";
 import { usageRouter } from "./usage-router.ts";
 import { jobsRouter } from "./jobs-router.ts";
+import { jsonBody } from "./json-body.ts";
 import { pluginLogsHandler } from "./plugin-logs.ts";
 import { secretsRouter } from "./secrets-router.ts";
 import { testEventHandler } from "./test-event.ts";
@@ -35,7 +36,7 @@ export function pluginsRouter(s: Services): Router {
     else res.status(200).json({ plugin: pluginView(result.install), previous_version: result.previousVersion });
   });
 
-  router.post("/test-event", express.json({ limit: "512kb" }), testEventHandler(s));
+  router.post("/test-event", jsonBody("512kb"), testEventHandler(s));
   router.get("/", async (req, res) => {
     const installs = await s.installs.list(tenantOf(req));
     res.json({ plugins: installs.map(pluginView) });
@@ -69,7 +70,7 @@ export function pluginsRouter(s: Services): Router {
     const install = await s.installService.get(tenantOf(req), String(req.params.id));
     res.json({ config: install.config, configuration: install.version.manifest.configuration });
   });
-  router.put("/:id/config", express.json({ limit: "256kb" }), async (req, res) => {
+  router.put("/:id/config", jsonBody("256kb"), async (req, res) => {
     const before = await s.installService.get(tenantOf(req), String(req.params.id));
     const install = await s.installService.setConfig(tenantOf(req), before.id, req.body);
     // Config values are not secret, so the entry keeps the whole new config and which keys changed.

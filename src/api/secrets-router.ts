@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
 import { audit } from "./audit-actor.ts";
+import { jsonBody } from "./json-body.ts";
 import { tenantOf } from "./plugins-router.ts";
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -22,7 +23,7 @@ export function secretsRouter(s: Services): Router {
     const i = await install(req);
     res.json({ secrets: await s.secrets.list(i.id), declared: i.version.manifest.secrets });
   });
-  router.put("/:name", express.json({ limit: "128kb" }), async (req, res) => {
+  router.put("/:name", jsonBody("128kb"), async (req, res) => {
     const n = name(req);
     const parsed = Body.safeParse(req.body);
     if (!parsed.success) throw new AppError("invalid_request", 'Send {"value": "<the secret>"}', parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));

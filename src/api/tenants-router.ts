@@ -1,10 +1,11 @@
-import express, { Router } from "express";
+import { Router } from "express";
 import { z } from "zod";
 import { authenticate, requireRole } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
 import { SLUG } from "../packaging/manifest-schema.ts";
 import type { Services } from "../services.ts";
 import { audit } from "./audit-actor.ts";
+import { jsonBody } from "./json-body.ts";
 
 export const NewTenant = z.object({
   slug: z.string().regex(SLUG, "must be lower-case letters, digits, - and _ (2 to 63 characters)"),
@@ -15,7 +16,7 @@ export const NewTenant = z.object({
 export function tenantsRouter(s: Services): Router {
   const router = Router();
   router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireRole("platform_admin"));
-  router.post("/", express.json({ limit: "16kb" }), async (req, res) => {
+  router.post("/", jsonBody("16kb"), async (req, res) => {
     const parsed = NewTenant.safeParse(req.body);
     if (!parsed.success) {
       throw new AppError("invalid_request", "Send {\"slug\", \"name\"}", parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));

@@ -1,8 +1,9 @@
-import express, { Router } from "express";
+import { Router } from "express";
 import { z } from "zod";
 import { authenticate, requireRole, requireTenant } from "../auth/authenticate.ts";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
+import { jsonBody } from "./json-body.ts";
 import { tenantOf } from "./plugins-router.ts";
 import { zodDetails } from "./zod-details.ts";
 
@@ -28,7 +29,7 @@ export function usersRouter(s: Services): Router {
   const router = Router();
   const prisma = s.db.prisma;
   router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireTenant);
-  const json = express.json({ limit: "64kb" });
+  const json = jsonBody("64kb");
   const find = async (tenantId: string, id: string) => {
     const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.user.findFirst({ where: { id, tenantId } }) : null;
     if (!row) throw new AppError("not_found", "No such user");
