@@ -48,7 +48,7 @@ export interface PluginRequest {
   query: Record<string, string | string[]>;
   /** Lower-case names. Authorization and cookies are never passed to plugins. */
   headers: Record<string, string>;
-  /** Parsed JSON when the content type says so, else the text, else null. */
+  /** Parsed JSON when the content type says so (or is absent or form-urlencoded and the body is a JSON object or array), else the text, else null. */
   body: any;
 }
 
@@ -239,3 +239,17 @@ declare const sdk: {
   onUninstall: typeof onUninstall;
 };
 export default sdk;
+
+// --- Web globals -----------------------------------------------------------------------------
+// The sandbox's Web globals (crypto, URL, TextEncoder, Headers, …; docs/plugin-guide.md
+// "Globals") are the standard ones, so their types are TypeScript's lib.dom, the default lib of
+// the jsconfig `plugin init` writes. One is not standard, and is declared here.
+declare global {
+  interface SubtleCrypto {
+    /**
+     * Cloudflare Workers' extension: true when `a` and `b` hold the same bytes, in time that
+     * depends only on their length. Throws a TypeError when the lengths differ.
+     */
+    timingSafeEqual(a: ArrayBuffer | ArrayBufferView, b: ArrayBuffer | ArrayBufferView): boolean;
+  }
+}

@@ -704,7 +704,10 @@ export function defineJobSuite(engine: Engine): void {
         assert.deepEqual(await scheduleIds(app, plugin.id), ids);
         const all = await dbRuns(app, plugin.id, "tick");
         assertUnique(all.map((r) => r.scheduledFor?.toISOString()), "scheduled_for");
-        assert.deepEqual(all.filter((r) => r.status === "skipped").map((r) => r.error), [], "no tick was handled twice");
+        // A tick that found the previous one still running (a loaded machine) is skipped for that
+        // reason; any other skip would be a tick handled twice.
+        const doubled = all.filter((r) => r.status === "skipped" && !/is still running$/.test(r.error ?? ""));
+        assert.deepEqual(doubled.map((r) => r.error), [], "no tick was handled twice");
         const inWindow = all.filter((r) => r.scheduledFor!.getTime() >= windowStart && r.scheduledFor!.getTime() < windowEnd);
         assert.ok(inWindow.length >= 2 && inWindow.length <= 4, `${inWindow.length} runs in 4 s: ${inWindow.map((r) => r.scheduledFor!.toISOString())}`);
         // One pending tick per scheduler in Redis, not one per boot.

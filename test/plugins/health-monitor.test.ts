@@ -61,11 +61,11 @@ async function healthCalls(installId: string, processes: Services[] = [app.servi
 }
 
 /** Health checks run for the install, stored as invocations or not (usage counters `health.*`). */
-async function healthChecks(installId: string, processes: Services[] = [app.services]): Promise<number> {
+async function healthChecks(installId: string, processes: Services[] = [app.services], metric = "health.%"): Promise<number> {
   for (const p of processes) await p.usage.flush();
   const [row] = await processes[0]!.db.sql.query<{ n: number }>(
-    `SELECT COALESCE(sum(value), 0)::int AS n FROM usage_counters WHERE install_id = $1::uuid AND metric LIKE 'health.%'`,
-    [installId],
+    `SELECT COALESCE(sum(value), 0)::int AS n FROM usage_counters WHERE install_id = $1::uuid AND metric LIKE $2`,
+    [installId, metric],
   );
   return row!.n;
 }
@@ -200,9 +200,11 @@ describe("per-install health checks", { concurrency: true }, () => {
     assert.equal(await healthCalls(ping.id), 1);
     const usage = await ok(await t.request("GET", `/api/plugins/${ping.id}/usage`));
     assert.ok(usage.totals["health.ok"] >= 2, JSON.stringify(usage.totals));
-    // A check that logs is stored every time, with its line.
-    await checks(logs.id, 2);
-    assert.ok((await healthCalls(logs.id)) >= 2);
+    // A check that logs is stored every time, with its line. (Counted as ok: a check refused
+    // while a loaded machine made the plugin time out is counted as an error and not stored.)
+    await eventually("2 ok health checks of the logging plugin", async () => (await healthChecks(logs.id, [app.services], "health.ok")) >= 2, 12_000);
+    const answered = await healthChecks(logs.id, [app.services], "health.ok");
+    assert.ok((await healthCalls(logs.id)) >= answered, "every check that answered is stored");
     const lines = (await ok(await t.request("GET", `/api/plugins/${logs.id}/logs`))).logs;
     assert.ok(lines.filter((l: { message: string }) => l.message === "health checked").length >= 2);
 

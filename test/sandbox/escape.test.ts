@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { WEB_FAMILIES } from "../../src/sandbox/child/isolate-sources.ts";
 import { callOk, expectStillServing, sandboxChildren, startHostileStage, type HostileStage } from "./hostile-harness.ts";
 
 // Escape attempts from inside an isolate, and what an escape would find: sandbox processes
@@ -65,6 +66,8 @@ const STANDARD_GLOBALS = new Set([
   "parseFloat", "parseInt", "undefined", "unescape", "DisposableStack", "AsyncDisposableStack", "SuppressedError",
   // Defined by the platform's runtime.
   "console", "__sbh_sdk", "__sbh_transforms",
+  // The Web globals, as their families declare them (src/sandbox/child/isolate-sources.ts).
+  ...WEB_FAMILIES.flatMap((f) => f.globals),
 ]);
 
 test("no host global is reachable from plugin code", async () => {

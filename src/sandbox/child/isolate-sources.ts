@@ -1,5 +1,40 @@
 import { readFileSync } from "node:fs";
 
+const read = (file: string) => readFileSync(new URL(`../isolate/${file}`, import.meta.url), "utf8");
+
 // The in-isolate runtime and SDK are plain JavaScript files compiled inside each isolate.
-export const RUNTIME_SOURCE = readFileSync(new URL("../isolate/runtime.js", import.meta.url), "utf8");
-export const SDK_SOURCE = readFileSync(new URL("../isolate/sdk.js", import.meta.url), "utf8");
+export const RUNTIME_SOURCE = read("runtime.js");
+export const SDK_SOURCE = read("sdk.js");
+
+/**
+ * The Web globals, one family per file under isolate/web/: the globals each defines and the
+ * families whose `internals` it reads (they install first).
+ */
+export const WEB_FAMILIES: readonly { file: string; globals: string[]; needs: string[] }[] = [
+  { file: "dom-exception", globals: ["DOMException"], needs: [] },
+  { file: "events", globals: ["Event", "CustomEvent", "EventTarget"], needs: ["dom-exception"] },
+  { file: "abort", globals: ["AbortController", "AbortSignal"], needs: ["dom-exception", "events"] },
+  { file: "encoding", globals: ["TextEncoder", "TextDecoder", "atob", "btoa"], needs: ["dom-exception"] },
+  { file: "url", globals: ["URL", "URLSearchParams"], needs: ["encoding"] },
+  { file: "crypto", globals: ["crypto", "Crypto", "SubtleCrypto", "CryptoKey"], needs: ["dom-exception", "encoding"] },
+  { file: "headers", globals: ["Headers"], needs: [] },
+  { file: "blob", globals: ["Blob"], needs: ["encoding"] },
+  { file: "structured-clone", globals: ["structuredClone"], needs: ["dom-exception"] },
+  { file: "microtask", globals: ["queueMicrotask"], needs: [] },
+  { file: "performance", globals: ["Performance", "performance"], needs: ["events"] },
+];
+
+/**
+ * Runs in the runtime's closure before runtime.js: one block holding the shared primordials,
+ * and in it each family's file as the body of the function that installs it on first use. That
+ * function is left for V8 to compile lazily: booting an isolate does not parse a family's code,
+ * the first plugin to use it in that isolate does.
+ */
+export const WEB_SOURCE = [
+  "{",
+  read("web/primordials.js"),
+  "declareFamilies([",
+  ...WEB_FAMILIES.map((f) => `[${JSON.stringify(f.file)}, ${JSON.stringify(f.globals)}, ${JSON.stringify(f.needs)}, () => {\n${read(`web/${f.file}.js`)}\n}],`),
+  "]);",
+  "}",
+].join("\n");

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import type { CallOutcome, LogLine, PluginCode } from "../protocol.ts";
 import type { CompileCache } from "./compile-cache.ts";
-import { RUNTIME_SOURCE, SDK_SOURCE } from "./isolate-sources.ts";
+import { RUNTIME_SOURCE, SDK_SOURCE, WEB_SOURCE } from "./isolate-sources.ts";
+import { webPrimitive } from "./web-primitives.ts";
 
 /**
  * Relays ctx calls out of the isolate; resolves with the host's JSON reply. `token` is whatever
@@ -60,12 +61,13 @@ export class PluginIsolate {
         text.length + (typeof fields === "string" && !tooBig ? fields.length : 0),
       );
     };
-    // The runtime is compiled (from the cache) as a function of the two host callbacks, which
-    // enter the isolate as References and stay inside the runtime's closure.
+    // The runtime is compiled (from the cache) as a function of the three host callbacks, which
+    // enter the isolate as References and stay inside the runtime's closure. The Web globals run
+    // first in that closure; "use strict" leads so that they, too, are strict code.
     const runtimeId = runtimeSource === RUNTIME_SOURCE ? "runtime" : `runtime:${createHash("sha1").update(runtimeSource).digest("hex")}`;
-    const runtime = await this.compileScript(cache, runtimeId, `(function ($0, $1) {\n${runtimeSource}\n})`);
+    const runtime = await this.compileScript(cache, runtimeId, `(function ($0, $1, $2) {\n"use strict";\n${WEB_SOURCE}\n${runtimeSource}\n})`);
     const boot = (await runtime.run(context, { reference: true, timeout: timeoutMs })) as ivm.Reference<Function>;
-    this.dispatch = (await boot.apply(undefined, [relay, logTo], {
+    this.dispatch = (await boot.apply(undefined, [relay, logTo, webPrimitive], {
       arguments: { reference: true },
       result: { reference: true },
       timeout: timeoutMs,

@@ -1,7 +1,8 @@
 // Runs inside every plugin isolate, before any plugin code, as the body of a closure that
-// receives two host References: $0 = capability relay, $1 = log sink. It keeps them in this
-// closure only (plugin code can never reach a Reference), defines the SDK on a frozen global,
-// and returns the dispatcher the sandbox process calls for each invocation.
+// receives three host References: $0 = capability relay, $1 = log sink, $2 = web primitives
+// (used only by the Web globals of isolate/web/, which run first in this closure). It keeps
+// them in this closure only (plugin code can never reach a Reference), defines the SDK on a
+// frozen global, and returns the dispatcher the sandbox process calls for each invocation.
 //
 // Everything crossing the boundary is a JSON string, so only copies ever cross. Builtins the
 // dispatcher relies on are captured now, before plugin code can tamper with them.
