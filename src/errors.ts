@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   tenant_exists: { status: 409, message: "A tenant with that slug exists" },
   no_previous_version: { status: 409, message: "There is no previous version to roll back to" },
   plugin_disabled: { status: 409, message: "The plugin is disabled" },
+  // A conflict with the install's state, not an outage: retrying does not help until an admin sets
+  // the values named in details.missing (the install then enables itself).
+  plugin_needs_configuration: { status: 409, message: "The plugin misses required configuration values or secrets" },
   job_running: { status: 409, message: "A run of this job is still running" },
   delivery_pending: { status: 409, message: "The delivery is still being attempted" },
   dependency_conflict: { status: 409, message: "Enabled plugins depend on this plugin" },

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import { authenticate } from "../auth/authenticate.ts";
 import { AppError, errorToHttp } from "../errors.ts";
+import { needsConfigurationError } from "../plugins/missing-values.ts";
 import { isPluginHttpError, RefusedAnswer, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer, type RouteMount } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
 import { pluginBody } from "./json-body.ts";
@@ -28,6 +29,8 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
   }
   const slug = String(req.params.slug);
   const install = await s.installs.find(tenant, slug);
+  // Said, not hidden as a 404: the caller (often the admin trying it out) learns what to set.
+  if (install?.status === "needs_configuration" && install.slug === slug) throw needsConfigurationError(slug, install.missing);
   if (!install || install.status !== "enabled" || install.slug !== slug) {
     throw new AppError("plugin_not_found", `No enabled plugin "${slug}" for tenant ${tenant.slug}`);
   }

@@ -49,7 +49,7 @@ const quota = (what: string): JsonSchema => ({ ...object({ used: int, limit: int
 /** A `{next_before}` page: the cursor of the next page, null on the last one. */
 const nextBefore = (what: string, also = ""): JsonSchema => ({ type: ["string", "null"], description: `Pass as \`before\` for the next page (${what}); null on the last page${also}.` });
 
-const INSTALL_STATUSES = ["enabled", "disabled", "failed"] as const;
+const INSTALL_STATUSES = ["enabled", "disabled", "failed", "needs_configuration"] as const;
 const HEALTH_STATUSES = ["ok", "degraded", "error", "unknown"] as const;
 const ROUTE_AUTH = ["user", "admin", "public"] as const;
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -139,6 +139,11 @@ export function responseSchemas(): Record<string, JsonSchema> {
       routes: array(object({ path: str, methods: array(str), auth: oneOfStrings(ROUTE_AUTH) })),
       jobs: array(object({ name: str, schedule: str, timezone: str, next_run: timeOrNull })),
       secrets: array(str),
+      required_secrets: { ...array(str), description: "The names in `secrets` the install cannot run without." },
+      missing: {
+        ...object({ config: array(str), secrets: array(str) }),
+        description: "Required config keys (without a default) and required secrets not set; while any is listed the install cannot be enabled, and a `needs_configuration` one enables itself once both lists are empty.",
+      },
       configuration: ref("Configuration"),
       config: ref("ConfigValues"),
       resources: object({
@@ -252,7 +257,12 @@ export const bodies = {
   config: object({ config: ref("ConfigValues"), configuration: ref("Configuration") }),
   configSet: object({ config: ref("ConfigValues") }),
   logs: object({ logs: array(ref("LogLine")), next_before: nextBefore("a log id", ", and always with `after`") }),
-  secrets: object({ secrets: array(ref("Secret")), declared: { ...array(str), description: "The names the manifest declares." } }),
+  secrets: object({
+    secrets: array(ref("Secret")),
+    declared: { ...array(str), description: "The names the manifest declares." },
+    required: { ...array(str), description: "The declared names the install cannot run without." },
+    missing: { ...array(str), description: "The required names not set." },
+  }),
   jobs: object({ jobs: array(ref("Job")) }),
   runQueued: object({ run: object({ id: uuid, status: oneOfStrings(JOB_STATUSES) }) }),
   runs: object({ runs: array(ref("JobRun")), next_before: nextBefore("a created_at time") }),

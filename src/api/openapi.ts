@@ -177,6 +177,7 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
       "Any method the route registered; also served as `/t/{tenant}/ext/{slug}/{path}` (tenant in the URL). " +
       "The answer is the plugin's: its status, headers and JSON body. Platform errors use the usual error body: " +
       "401/403 (the route's auth), 404 `plugin_not_found`/`route_not_found`, 405 `method_not_allowed` (with Allow), " +
+      "409 `plugin_needs_configuration` (what is missing in `details.missing`), " +
       "429 `rate_limited` (with Retry-After), 500 `plugin_error`, 503 `sandbox_unavailable`, 504 `plugin_timeout`; " +
       "a plugin's `HttpError(status, message)` answers in the same shape.",
     access: "optional",
@@ -306,7 +307,7 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "plugins",
         access: "admin",
         summary: "Enable",
-        description: "The answer's `status` is `failed` (with `error`) when the plugin's onEnable threw. 409 `dependencies_unmet` while a plugin it depends on is missing, not enabled or out of range.",
+        description: "The answer's `status` is `failed` (with `error`) when the plugin's onEnable threw. 409 `dependencies_unmet` while a plugin it depends on is missing, not enabled or out of range; 409 `plugin_needs_configuration` (with `details.missing`) while a required config value or secret is unset.",
         answers: { 200: json("The install.", bodies.plugin) },
         errors: [409],
       },
@@ -342,7 +343,7 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "config",
         access: "admin",
         summary: "Replace the config",
-        description: "Validated against the manifest's `configuration` (types, min/max, enum, required); every problem is listed in `details` (422). null clears a key back to its default.",
+        description: "Validated against the manifest's `configuration` (types, min/max, enum, required); every problem is listed in `details` (422). null clears a key back to its default. A `needs_configuration` install whose last missing value this sets is enabled (onEnable runs).",
         json: { type: "object", additionalProperties: { type: ["string", "number", "boolean", "null"] } },
         answers: { 200: json("The stored config.", bodies.configSet) },
         errors: [422],
@@ -369,8 +370,18 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
       get: { operationId: "listSecrets", tag: "secrets", access: "admin", summary: "Names and update times (never values)", answers: { 200: json("The secrets set and the names the manifest declares.", bodies.secrets) } },
     },
     "/api/plugins/{id}/secrets/{name}": {
-      put: { operationId: "setSecret", tag: "secrets", access: "admin", summary: "Set a secret (write-only)", json: input(SecretBody), answers: { 204: noBody("Stored, encrypted.") } },
-      delete: { operationId: "deleteSecret", tag: "secrets", access: "admin", summary: "Delete a secret", answers: { 204: noBody("Deleted.") }, errors: [400] },
+      put: { operationId: "setSecret", tag: "secrets", access: "admin", summary: "Set a secret (write-only)", description: "A `needs_configuration` install whose last missing value this sets is enabled (onEnable runs).", json: input(SecretBody), answers: { 204: noBody("Stored, encrypted.") } },
+      delete: {
+        operationId: "deleteSecret",
+        tag: "secrets",
+        access: "admin",
+        summary: "Delete a secret",
+        description:
+          "A secret the manifest requires, deleted from an enabled install, stops it (status `needs_configuration`); 409 `dependency_conflict` while enabled plugins depend on it, unless `cascade=true`.",
+        query: [cascade],
+        answers: { 204: noBody("Deleted.") },
+        errors: [400, 409],
+      },
     },
     "/api/plugins/{id}/jobs": {
       get: { operationId: "listJobs", tag: "jobs", access: "admin", summary: "Schedules with next and last run", answers: { 200: json("The manifest's jobs.", bodies.jobs) } },
@@ -381,7 +392,7 @@ function pathSpecs(): Record<string, Partial<Record<Method, OperationSpec>>> {
         tag: "jobs",
         access: "admin",
         summary: "Run a job now",
-        description: "409 `job_running` (with the skipped run in `details.run`) while a run of the job is queued or running; 409 `plugin_disabled` unless enabled.",
+        description: "409 `job_running` (with the skipped run in `details.run`) while a run of the job is queued or running; 409 `plugin_needs_configuration` while it misses required values; 409 `plugin_disabled` otherwise unless enabled.",
         answers: { 202: json("Queued.", bodies.runQueued) },
         errors: [409],
       },

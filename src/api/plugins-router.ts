@@ -12,12 +12,13 @@ import { usageRouter } from "./usage-router.ts";
 import { jobsRouter } from "./jobs-router.ts";
 import { jsonBody } from "./json-body.ts";
 import { pluginLogsHandler } from "./plugin-logs.ts";
-import { secretsRouter } from "./secrets-router.ts";
+import { enableIfConfigured, secretsRouter } from "./secrets-router.ts";
 import { testEventHandler } from "./test-event.ts";
 
 /** Tenant admins' plugin API under /api/plugins. Members get 403. */
 export function pluginsRouter(s: Services): Router {
   const router = Router();
+  const cascadeOf = (req: Request) => cascadeOptions(s, req);
   router.use(authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }), requireRole("admin"), requireTenant);
 
   const upload = multer({
@@ -78,33 +79,35 @@ export function pluginsRouter(s: Services): Router {
       .filter((k) => JSON.stringify(before.config[k]) !== JSON.stringify(install.config[k]))
       .sort();
     await audit(req, s, { action: "config.changed", install, details: { config: install.config, changed } });
+    await enableIfConfigured(req, s, install.id);
     res.json({ config: install.config });
   });
   router.get("/:id/logs", pluginLogsHandler(s));
 
-  // `?cascade=true` on disable, uninstall, rollback and upload: enabled plugins that depend on the
-  // one changed are disabled first (dependents of dependents too), each audited with its reason,
-  // as it happens, so the entries stay even if the change itself then fails.
-  function cascadeOf(req: Request): CascadeOptions {
-    const cascade = flag(req, "cascade");
-    return {
-      cascade,
-      onDisabled: async (d: CascadeDisabled) => {
-        s.logger.info({ tenant: tenantOf(req).slug, plugin: d.install.slug, cause: d.cause }, "dependent plugin disabled by cascade");
-        await audit(req, s, {
-          action: "plugin.disabled",
-          install: d.install,
-          details: { version: d.install.version.version, cascade_from: d.cause, requires: d.requires, range: d.range, reason: d.reason },
-        });
-      },
-    };
-  }
   router.use("/:id/secrets", secretsRouter(s));
   router.use("/:id/jobs", jobsRouter(s));
   router.use("/:id/deliveries", deliveriesRouter(s));
   router.use("/:id/usage", usageRouter(s));
   router.use("/:id/emails", emailsRouter(s));
   return router;
+}
+
+// `?cascade=true` on disable, uninstall, rollback, upload and a required secret's delete: enabled
+// plugins that depend on the one changed are disabled first (dependents of dependents too), each
+// audited with its reason, as it happens, so the entries stay even if the change itself then fails.
+export function cascadeOptions(s: Services, req: Request): CascadeOptions {
+  const cascade = flag(req, "cascade");
+  return {
+    cascade,
+    onDisabled: async (d: CascadeDisabled) => {
+      s.logger.info({ tenant: tenantOf(req).slug, plugin: d.install.slug, cause: d.cause }, "dependent plugin disabled by cascade");
+      await audit(req, s, {
+        action: "plugin.disabled",
+        install: d.install,
+        details: { version: d.install.version.version, cascade_from: d.cause, requires: d.requires, range: d.range, reason: d.reason },
+      });
+    },
+  };
 }
 
 export function tenantOf(req: Request): { id: string; slug: string; name: string } {

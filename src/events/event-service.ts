@@ -192,11 +192,13 @@ export class EventService {
 
 // Enabled installs of the tenant whose current version hooks the type (webhook NULL) or defines
 // webhooks on it (one row per webhook), with the attempts each allows, oldest install first.
+// Hooks of a needs_configuration install get their run too, which HookRunner ends as skipped
+// with what is missing: the admin sees in the history what did not run and why.
 const SUBSCRIBERS_SQL = `
   SELECT i.id AS install_id, i.slug, NULL::text AS webhook,
          COALESCE((v.manifest->'runtime'->'retry'->>'max_attempts')::int, 3) AS max_attempts, i.created_at
   FROM installs i JOIN plugin_versions v ON v.id = i.current_version_id
-  WHERE i.tenant_id = $1::uuid AND i.status = 'enabled' AND v.manifest->'events' @> jsonb_build_array($2::text)
+  WHERE i.tenant_id = $1::uuid AND i.status IN ('enabled', 'needs_configuration') AND v.manifest->'events' @> jsonb_build_array($2::text)
   UNION ALL
   SELECT i.id, i.slug, w->>'name', COALESCE((w->'retry'->>'max_attempts')::int, 6), i.created_at
   FROM installs i JOIN plugin_versions v ON v.id = i.current_version_id

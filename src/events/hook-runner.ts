@@ -4,6 +4,7 @@ import { workKey } from "../execution/executor.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger.ts";
 import type { InstallRepository } from "../plugins/install-repository.ts";
+import { needsConfigurationReason } from "../plugins/missing-values.ts";
 import type { Invoker } from "../plugins/invoker.ts";
 import { eventView } from "./event-service.ts";
 
@@ -51,11 +52,13 @@ export class HookRunner {
     const install = await this.deps.installs.find(tenant, run.installId);
     const skip = !install
       ? "the plugin was uninstalled"
-      : install.status !== "enabled"
-        ? `the plugin is ${install.status}`
-        : !install.version.registered.hooks.includes(run.eventType)
-          ? `version ${install.version.version} has no hook for ${run.eventType}`
-          : null;
+      : install.status === "needs_configuration"
+        ? needsConfigurationReason(install.missing)
+        : install.status !== "enabled"
+          ? `the plugin is ${install.status}`
+          : !install.version.registered.hooks.includes(run.eventType)
+            ? `version ${install.version.version} has no hook for ${run.eventType}`
+            : null;
     if (skip || !install) {
       await this.finish(id, { status: "skipped", attempts: run.attempts, error: skip, durationMs: null });
       return;

@@ -1,6 +1,7 @@
 import { AppError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { InstallRepository } from "../plugins/install-repository.ts";
+import { needsConfigurationReason } from "../plugins/missing-values.ts";
 import { PluginFailure, type Invoker } from "../plugins/invoker.ts";
 import type { LogLine } from "../sandbox/protocol.ts";
 
@@ -19,11 +20,13 @@ export class JobRunner {
     const install = await this.deps.installs.find(run.install.tenant, run.installId);
     const skip = !install
       ? "the plugin was uninstalled"
-      : install.status !== "enabled"
-        ? `the plugin is ${install.status}`
-        : !install.version.registered.jobs.includes(run.jobName)
-          ? `version ${install.version.version} has no job ${run.jobName}`
-          : null;
+      : install.status === "needs_configuration"
+        ? needsConfigurationReason(install.missing)
+        : install.status !== "enabled"
+          ? `the plugin is ${install.status}`
+          : !install.version.registered.jobs.includes(run.jobName)
+            ? `version ${install.version.version} has no job ${run.jobName}`
+            : null;
     if (skip || !install) {
       await prisma.jobRun.updateMany({ where: { id, status: "queued" }, data: { status: "skipped", error: skip, finishedAt: new Date() } });
       return;

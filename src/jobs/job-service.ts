@@ -5,6 +5,7 @@ import { workKey } from "../execution/executor.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger.ts";
 import type { ActiveInstall } from "../plugins/active-install.ts";
+import { needsConfigurationError } from "../plugins/missing-values.ts";
 
 export type JobTrigger = "cron" | "manual";
 
@@ -38,6 +39,7 @@ export class JobService {
     if (!job || !install.version.registered.jobs.includes(jobName)) {
       throw new AppError("job_not_found", `Plugin "${install.slug}" has no job "${jobName}"`);
     }
+    if (install.status === "needs_configuration") throw needsConfigurationError(install.slug, install.missing);
     if (install.status !== "enabled") throw new AppError("plugin_disabled", `Plugin "${install.slug}" is ${install.status}`);
     const staleBefore = new Date(Date.now() - (install.version.manifest.resources.job_timeout_ms * 2 + this.deps.graceMs + 30_000));
     const { run, started } = await this.deps.prisma.$transaction(async (tx) => {

@@ -132,7 +132,13 @@ export interface Manifest {
     retry: { max_attempts: number; backoff_seconds: number };
   };
   configuration: Record<string, ConfigField>;
+  /** Every secret name the plugin reads, required or not (plugin.json may list `{name, required}` objects; stored as names). */
   secrets: string[];
+  /**
+   * The names in `secrets` the install cannot run without (`{"name": …, "required": true}`).
+   * Absent in versions stored before it was kept: read it through `requiredSecrets`.
+   */
+  required_secrets?: string[];
   platform_version?: string;
   dependencies: Record<string, string>;
   /** ctx.db collections that declare indexes (seed 003); other collections need no declaration. */
@@ -156,8 +162,16 @@ export function parseManifest(json: unknown, limits: PlatformLimits): { manifest
     const problems = issuesToProblems(parsed.error.issues, { schema });
     return { problems: problems.map((p) => ({ path: p.path || "plugin.json", message: p.message })) };
   }
-  const { $schema: _editorHint, resources, ...rest } = parsed.data;
-  const manifest: Manifest = { ...rest, resources: resolveResources(resources, limits), declared_resources: resources };
+  const { $schema: _editorHint, resources, secrets, ...rest } = parsed.data;
+  const manifest: Manifest = {
+    ...rest,
+    // Names stay a plain list, as every consumer (and every stored version) reads them; what is
+    // required is a second list beside it.
+    secrets: secrets.map((s) => (typeof s === "string" ? s : s.name)),
+    required_secrets: secrets.flatMap((s) => (typeof s !== "string" && s.required ? [s.name] : [])),
+    resources: resolveResources(resources, limits),
+    declared_resources: resources,
+  };
   return { manifest, problems: [] };
 }
 
@@ -277,7 +291,7 @@ function manifestSchema(limits: PlatformLimits) {
         .check(atMostKeys(MAX_CONFIG_KEYS, "keys"))
         .default({})
         .meta({ maxProperties: MAX_CONFIG_KEYS }),
-      secrets: uniqueList(z.string().regex(SECRET_NAME, "must be an UPPER_SNAKE_CASE name like API_KEY"), "secret", MAX_SECRETS),
+      secrets: secretsSchema(),
       platform_version: z
         .string()
         .superRefine((range, ctx) => {
@@ -302,6 +316,28 @@ function manifestSchema(limits: PlatformLimits) {
         ctx.addIssue({ code: "custom", path: ["dependencies", m.slug], message: "a plugin cannot depend on itself" });
       }
     });
+}
+
+/** The secret names `manifest` cannot run without; none for versions stored before the list was kept. */
+export function requiredSecrets(manifest: Pick<Manifest, "required_secrets">): string[] {
+  return manifest.required_secrets ?? [];
+}
+
+// A plain name is an optional secret (as every manifest before `required` wrote them); an object
+// says whether the install may run without it.
+function secretsSchema() {
+  const name = z.string().regex(SECRET_NAME, "must be an UPPER_SNAKE_CASE name like API_KEY");
+  const entry = z.union([name, z.strictObject({ name, required: z.boolean().default(false) })], {
+    error: (iss) =>
+      typeof iss.input === "string"
+        ? "must be an UPPER_SNAKE_CASE name like API_KEY"
+        : 'must be a secret name like "API_KEY" or an object like {"name": "API_KEY", "required": true}',
+  });
+  return z
+    .array(entry)
+    .max(MAX_SECRETS, { error: (iss) => tooMany(iss.input, MAX_SECRETS, "secrets") })
+    .default([])
+    .superRefine((list, ctx) => reportDuplicates(list.map((s) => (typeof s === "string" ? s : s.name)), "secret", ctx, []));
 }
 
 // Indexes are real database indexes, so their number is bounded and each field is checked

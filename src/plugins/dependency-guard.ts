@@ -43,8 +43,12 @@ export function withDependencyLock<T>(prisma: PrismaClient, tenantId: string, fn
 export type DependencyChange =
   | { kind: "disable" }
   | { kind: "uninstall" }
-  | { kind: "rollback"; to: string }
-  | { kind: "upgrade"; to: string };
+  // A required secret of an enabled install is deleted: it stops running (needs_configuration).
+  | { kind: "unconfigure"; secret: string }
+  // needsConfiguration: the version moved to requires values the install lacks, so it stops
+  // running (needs_configuration) whatever its version: every enabled dependent is broken.
+  | { kind: "rollback"; to: string; needsConfiguration?: boolean }
+  | { kind: "upgrade"; to: string; needsConfiguration?: boolean };
 
 /** An enabled install that a change leaves without what it requires. */
 export interface Dependent {
@@ -93,7 +97,8 @@ export function requiredRange(install: ActiveInstall, slug: string): string | un
  */
 export function dependentsBrokenBy(installs: readonly ActiveInstall[], target: string, change: DependencyChange): Dependent[] {
   const enabled = installs.filter((i) => i.status === "enabled" && i.slug !== target);
-  const keeps = (range: string) => (change.kind === "rollback" || change.kind === "upgrade") && semver.satisfies(change.to, range);
+  const keeps = (range: string) =>
+    (change.kind === "rollback" || change.kind === "upgrade") && !change.needsConfiguration && semver.satisfies(change.to, range);
   const found = new Map<string, Dependent>();
   const queue: string[] = [target];
   for (let k = 0; k < queue.length; k++) {
@@ -147,11 +152,18 @@ export function checkDependents(installs: readonly ActiveInstall[], target: stri
 export async function writeDisables(tx: DependencyTx, tenantId: string, installIds: readonly string[]): Promise<void> {
   if (!installIds.length) return;
   await tx.install.updateMany({ where: { tenantId, id: { in: [...installIds] } }, data: { status: "disabled", error: null } });
-  // Ended now, with the reason, rather than each waking up to find out (a storm of them would
-  // otherwise keep the tenant's workers busy after the plugin is off).
+  await skipPendingRuns(tx, installIds, "the plugin was disabled");
+}
+
+/**
+ * Ends the installs' queued hook runs as skipped with `reason`, now, rather than each waking up
+ * to find out (a storm of them would otherwise keep the tenant's workers busy after the plugin is off).
+ */
+export async function skipPendingRuns(tx: DependencyTx, installIds: readonly string[], reason: string): Promise<void> {
+  if (!installIds.length) return;
   await tx.hookRun.updateMany({
     where: { installId: { in: [...installIds] }, status: "pending" },
-    data: { status: "skipped", error: "the plugin was disabled", finishedAt: new Date() },
+    data: { status: "skipped", error: reason, finishedAt: new Date() },
   });
 }
 
@@ -233,5 +245,7 @@ function pathTo(installs: readonly ActiveInstall[], from: string, to: string, se
 function changeWords(change: DependencyChange): string {
   if (change.kind === "disable") return "disabled";
   if (change.kind === "uninstall") return "uninstalled";
-  return change.kind === "rollback" ? `rolled back to ${change.to}` : `upgraded to ${change.to}`;
+  if (change.kind === "unconfigure") return `left without its required secret ${change.secret}`;
+  const moved = change.kind === "rollback" ? `rolled back to ${change.to}` : `upgraded to ${change.to}`;
+  return change.needsConfiguration ? `${moved}, which needs configuration before it runs` : moved;
 }

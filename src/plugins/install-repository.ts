@@ -1,10 +1,10 @@
 import type { PlatformLimits } from "../config.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { SLUG } from "../packaging/manifest-schema.ts";
+import { requiredSecrets, SLUG, type Manifest } from "../packaging/manifest-schema.ts";
 import { toActiveInstall, type ActiveInstall } from "./active-install.ts";
 
 /** What `list` reads through: the client, or a transaction (a dependency check reads in its own). */
-export type InstallReader = Pick<PrismaClient, "install" | "pluginVersion">;
+export type InstallReader = Pick<PrismaClient, "install" | "pluginVersion" | "secret">;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -84,11 +84,12 @@ export class InstallRepository {
       select: VERSION_FIELDS,
     });
     const byId = new Map(versions.map((v) => [v.id, v]));
+    const secrets = await secretNames(db, versions.some(declaresRequiredSecrets) ? rows.map((r) => r.id) : []);
     // Outside a transaction the two reads may straddle an uninstall, which deletes the install
     // with its versions: a row whose version is gone is an install that is gone.
     return rows.flatMap((r) => {
       const version = byId.get(r.currentVersionId);
-      return version ? [toActiveInstall(r, version, tenant.slug, this.platform)] : [];
+      return version ? [toActiveInstall(r, version, tenant.slug, this.platform, secrets.get(r.id))] : [];
     });
   }
 
@@ -147,8 +148,23 @@ export class InstallRepository {
 
   private async withVersion(row: Parameters<typeof toActiveInstall>[0] & { currentVersionId: string }, tenantSlug: string) {
     const version = await this.prisma.pluginVersion.findUniqueOrThrow({ where: { id: row.currentVersionId }, select: VERSION_FIELDS });
-    return toActiveInstall(row, version, tenantSlug, this.platform);
+    const secrets = await secretNames(this.prisma, declaresRequiredSecrets(version) ? [row.id] : []);
+    return toActiveInstall(row, version, tenantSlug, this.platform, secrets.get(row.id));
   }
+}
+
+// Only a version with required secrets needs their names read (never their values), so the /ext
+// hot path of every other plugin costs no extra query.
+function declaresRequiredSecrets(version: { manifest: unknown }): boolean {
+  return requiredSecrets(version.manifest as Manifest).length > 0;
+}
+
+async function secretNames(db: Pick<PrismaClient, "secret">, installIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (!installIds.length) return out;
+  const rows = await db.secret.findMany({ where: { installId: { in: installIds } }, select: { installId: true, name: true } });
+  for (const r of rows) out.set(r.installId, [...(out.get(r.installId) ?? []), r.name]);
+  return out;
 }
 
 // Never the bundle: it is only read when a sandbox process needs the code.

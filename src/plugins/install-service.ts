@@ -3,14 +3,16 @@ import { AppError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { EventService } from "../events/event-service.ts";
 import type { Logger } from "../logger.ts";
-import type { Manifest } from "../packaging/manifest-schema.ts";
+import { requiredSecrets, type Manifest } from "../packaging/manifest-schema.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
-import type { ActiveInstall, InstallStatus } from "./active-install.ts";
+import type { ActiveInstall } from "./active-install.ts";
 import { validateConfig } from "./config-validator.ts";
 import {
   checkDependents,
   finishCascade,
   requireDependencies,
+  skipPendingRuns,
+  unmetDependencies,
   withDependencyLock,
   writeDisables,
   type CascadeOptions,
@@ -22,6 +24,7 @@ import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
 import { runLifecycle } from "./lifecycle.ts";
+import { isMissingAny, missingValues, needsConfigurationError, needsConfigurationReason } from "./missing-values.ts";
 
 type Tenant = { id: string; slug: string };
 
@@ -49,10 +52,11 @@ export class InstallService {
 
   /**
    * Enable runs onEnable on the enabled install (failure → failed), once every plugin it requires
-   * is enabled in range (else 409). Enabled plugins requiring this one make a disable a 409, or
-   * with `cascade` are disabled with it; onDisable runs once the disable committed.
+   * is enabled in range and every required config value and secret is set (else 409, the install
+   * left as it was). Enabled plugins requiring this one make a disable a 409, or with `cascade`
+   * are disabled with it; onDisable runs once the disable committed.
    */
-  async setStatus(tenant: Tenant, idOrSlug: string, status: Exclude<InstallStatus, "failed">, opts: CascadeOptions = {}): Promise<ActiveInstall> {
+  async setStatus(tenant: Tenant, idOrSlug: string, status: "enabled" | "disabled", opts: CascadeOptions = {}): Promise<ActiveInstall> {
     const { id } = await this.get(tenant, idOrSlug);
     if (status === "disabled") {
       const change = { kind: "disable" } as const;
@@ -67,10 +71,65 @@ export class InstallService {
     }
     const before = await this.locked(tenant, async (tx, all) => {
       const before = this.current(tenant, all, id);
+      if (isMissingAny(before.missing)) throw needsConfigurationError(before.slug, before.missing);
       requireDependencies(before.slug, "enabled", before.version.manifest, all);
       await tx.install.update({ where: { id: before.id }, data: { status, error: null } });
       return before;
     });
+    return this.afterEnable(tenant, before);
+  }
+
+  /**
+   * After a config or secret write: a needs_configuration install that now has every required
+   * value enables itself, onEnable and all, as an admin's enable would. If what it requires is
+   * not enabled by then, it becomes disabled with the reason (it cannot run, and nothing is
+   * missing any more); the admin enables it once they are. Other installs are left as they are.
+   */
+  async configurationChanged(tenant: Tenant, id: string): Promise<{ install: ActiveInstall; enabled: boolean }> {
+    const outcome = await this.locked(tenant, async (tx, all) => {
+      const now = this.current(tenant, all, id);
+      if (now.status !== "needs_configuration" || isMissingAny(now.missing)) return null;
+      const unmet = unmetDependencies(now.version.manifest, all, { requireEnabled: true });
+      const data = unmet.length
+        ? { status: "disabled", error: `every required value is set, but ${unmet.map((u) => u.message).join("; ")}; enable it once they are` }
+        : { status: "enabled", error: null };
+      await tx.install.update({ where: { id }, data });
+      return { before: now, enabled: !unmet.length };
+    });
+    if (!outcome) return { install: await this.get(tenant, id), enabled: false };
+    if (!outcome.enabled) return { install: await this.disableInstall(tenant, outcome.before), enabled: false };
+    return { install: await this.afterEnable(tenant, outcome.before), enabled: true };
+  }
+
+  /**
+   * Deletes a secret. A required one of an enabled install stops it: needs_configuration, its
+   * queued hook runs skipped, its schedules removed (no onDisable: the admin did not disable it).
+   * Enabled plugins requiring it make that a 409, or with `cascade` are disabled with it; the
+   * secret stays when the change is refused.
+   */
+  async deleteSecret(tenant: Tenant, idOrSlug: string, name: string, opts: CascadeOptions = {}): Promise<{ install: ActiveInstall; stopped: boolean }> {
+    const { id } = await this.get(tenant, idOrSlug);
+    const change = { kind: "unconfigure", secret: name } as const;
+    const { before, broken, stopped } = await this.locked(tenant, async (tx, all) => {
+      const before = this.current(tenant, all, id);
+      const { count } = await tx.secret.deleteMany({ where: { installId: id, name } });
+      if (count === 0) throw new AppError("secret_not_found", `No secret ${name} is set`);
+      if (before.status !== "enabled" || !requiredSecrets(before.version.manifest).includes(name)) return { before, broken: [], stopped: false };
+      const broken = checkDependents(all, before.slug, change, opts.cascade);
+      await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      await tx.install.update({ where: { id }, data: { status: "needs_configuration", error: null } });
+      await skipPendingRuns(tx, [id], needsConfigurationReason({ config: before.missing.config, secrets: [...before.missing.secrets, name] }));
+      return { before, broken, stopped: true };
+    });
+    this.forget(tenant, before);
+    await this.finishCascade(tenant, before.slug, change, broken, opts);
+    const install = await this.get(tenant, id);
+    if (stopped) await this.deps.schedules.sync(install);
+    return { install, stopped };
+  }
+
+  // What follows an enable once it committed: onEnable (failure → failed), schedules, the event.
+  private async afterEnable(tenant: Tenant, before: ActiveInstall): Promise<ActiveInstall> {
     this.forget(tenant, before);
     let install = await this.get(tenant, before.id);
     const failure = await runLifecycle(this.deps.invoker, this.deps.logger, install, "onEnable");
@@ -110,17 +169,26 @@ export class InstallService {
     if (!previousVersionId) throw new AppError("no_previous_version");
     const target = await this.deps.prisma.pluginVersion.findUnique({ where: { id: previousVersionId }, select: { version: true, manifest: true } });
     if (!target) throw rollbackConflict();
-    const change = { kind: "rollback", to: target.version } as const;
+    const targetManifest = target.manifest as unknown as Manifest;
+    let change: DependencyChange = { kind: "rollback", to: target.version };
     const broken = await this.locked(tenant, async (tx, all) => {
       const current = this.current(tenant, all, before.id);
-      if (current.status === "enabled") requireDependencies(before.slug, `rolled back to ${target.version}`, target.manifest as unknown as Manifest, all);
+      // As for an upgrade: the version moved to may need values this install lacks (or no longer
+      // need those a needs_configuration install was waiting for).
+      const secrets = await tx.secret.findMany({ where: { installId: current.id }, select: { name: true } });
+      const missing = missingValues(targetManifest, current.config, secrets.map((x) => x.name));
+      const runs = current.status === "enabled" || current.status === "needs_configuration";
+      const status = !runs ? current.status : isMissingAny(missing) ? "needs_configuration" : "enabled";
+      change = { kind: "rollback", to: target.version, ...(current.status === "enabled" && status !== "enabled" ? { needsConfiguration: true } : {}) };
+      if (status === "enabled") requireDependencies(before.slug, `rolled back to ${target.version}`, targetManifest, all);
       const broken = checkDependents(all, before.slug, change, opts.cascade);
       await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      if (status === "needs_configuration") await skipPendingRuns(tx, [current.id], needsConfigurationReason(missing));
       // Compare-and-set on the versions this request saw: a concurrent upgrade or rollback (or one
       // this process has not heard of yet) makes this one a 409, and the cascade rolls back with it.
       const { count } = await tx.install.updateMany({
         where: { id: before.id, currentVersionId: before.version.id, previousVersionId },
-        data: { currentVersionId: previousVersionId, previousVersionId: before.version.id },
+        data: { currentVersionId: previousVersionId, previousVersionId: before.version.id, status },
       });
       if (count === 0) throw rollbackConflict();
       return broken;

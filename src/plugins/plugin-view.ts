@@ -1,4 +1,5 @@
 import { nextRun } from "../jobs/next-run.ts";
+import { requiredSecrets } from "../packaging/manifest-schema.ts";
 import type { ActiveInstall } from "./active-install.ts";
 
 /** The JSON shape of an install in the admin API. */
@@ -23,6 +24,9 @@ export function pluginView(install: ActiveInstall) {
       next_run: install.status === "enabled" ? (nextRun(j.schedule, j.timezone ?? "UTC")?.toISOString() ?? null) : null,
     })),
     secrets: m.secrets,
+    required_secrets: requiredSecrets(m),
+    // Names only, for status needs_configuration (and for a disabled install an enable would refuse).
+    missing: install.missing,
     configuration: m.configuration,
     config: install.config,
     resources: m.resources,

@@ -37,10 +37,4 @@ export class SecretStore {
     const rows = await this.prisma.secret.findMany({ where: { installId }, orderBy: { name: "asc" }, select: { name: true, updatedAt: true } });
     return rows.map((r) => ({ name: r.name, updated_at: r.updatedAt.toISOString() }));
   }
-
-  /** Returns false when there was no such secret. */
-  async delete(installId: string, name: string): Promise<boolean> {
-    const { count } = await this.prisma.secret.deleteMany({ where: { installId, name } });
-    return count > 0;
-  }
 }

@@ -9,11 +9,12 @@ import type { EventService } from "../events/event-service.ts";
 import type { Logger } from "../logger.ts";
 import type { SandboxPool } from "../sandbox/sandbox-pool.ts";
 import type { ActiveInstall } from "./active-install.ts";
-import { checkDependents, dependencyProblems, finishCascade, withDependencyLock, writeDisables, type CascadeOptions } from "./dependency-guard.ts";
+import { checkDependents, dependencyProblems, finishCascade, skipPendingRuns, withDependencyLock, writeDisables, type CascadeOptions } from "./dependency-guard.ts";
 import type { InstallRepository } from "./install-repository.ts";
 import type { JobScheduler } from "../jobs/job-scheduler.ts";
 import type { Invoker } from "./invoker.ts";
 import { runLifecycle } from "./lifecycle.ts";
+import { isMissingAny, missingValues, needsConfigurationReason } from "./missing-values.ts";
 import { inspectPackage } from "./plugin-inspector.ts";
 
 export interface UploadResult {
@@ -75,6 +76,9 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
   };
 
   if (!existing) {
+    // A new install has no config and no secrets yet: any required value without a default
+    // leaves it installed (onInstall runs) but not running until an admin sets them.
+    const status = isMissingAny(missingValues(manifest, {}, [])) ? "needs_configuration" : "enabled";
     const install = await withCollectionIndexes(deps, tenant, manifest, () =>
       withDependencyLock(deps.prisma, tenant.id, async (tx) => {
         const all = await deps.installs.list(tenant, tx);
@@ -83,7 +87,7 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
         await tx.pluginVersion.deleteMany({ where: { tenantId: tenant.id, slug: manifest.slug } });
         const version = await tx.pluginVersion.create({ data: versionData, select: { id: true } });
         return tx.install.create({
-          data: { tenantId: tenant.id, slug: manifest.slug, status: "enabled", currentVersionId: version.id },
+          data: { tenantId: tenant.id, slug: manifest.slug, status, currentVersionId: version.id },
         });
       }).catch(conflictOnRace),
     );
@@ -103,7 +107,10 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
   await knownVersion(deps.prisma, tenant, manifest, pkg.sha256);
   // An upgrade out of the range an enabled dependent requires breaks it: 409 before anything is
   // written, or with `cascade` those dependents are disabled in the upgrade's own transaction.
-  const upgrade = { kind: "upgrade" as const, to: manifest.version };
+  const upgradeOf = (needsConfiguration: boolean) => ({ kind: "upgrade" as const, to: manifest.version, ...(needsConfiguration ? { needsConfiguration } : {}) });
+  const before = tenantInstalls.find((i) => i.id === existing.id);
+  const missingBefore = missingValues(manifest, (existing.config ?? {}) as Record<string, unknown>, await secretNamesOf(deps.prisma, existing.id));
+  let upgrade = upgradeOf(before?.status !== "disabled" && isMissingAny(missingBefore));
   checkDependents(tenantInstalls, manifest.slug, upgrade, opts.cascade);
   const broken = await withCollectionIndexes(deps, tenant, manifest, () =>
     withDependencyLock(deps.prisma, tenant.id, async (tx) => {
@@ -111,8 +118,14 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
       const now = all.find((i) => i.id === existing.id);
       if (!now) throw upgradeRace();
       requireMet(manifest, all, now.status !== "disabled");
+      // Seed 001's order: configuration comes before enablement, so a version that requires a
+      // value this install lacks moves it to needs_configuration; an admin's disable stays.
+      const missing = missingValues(manifest, now.config, await secretNamesOf(tx, now.id));
+      const needsConfiguration = now.status !== "disabled" && isMissingAny(missing);
+      upgrade = upgradeOf(needsConfiguration);
       const broken = checkDependents(all, manifest.slug, upgrade, opts.cascade);
       await writeDisables(tx, tenant.id, broken.map((d) => d.install.id));
+      if (needsConfiguration) await skipPendingRuns(tx, [now.id], needsConfigurationReason(missing));
       const versionId = (await knownVersion(tx, tenant, manifest, pkg.sha256)) ?? (await tx.pluginVersion.create({ data: versionData, select: { id: true } })).id;
       // Compare-and-set on the version this upload checked against: of two concurrent upgrades,
       // the one that lost the race gets a 409 and writes nothing, its cascade included.
@@ -121,7 +134,7 @@ export async function uploadPlugin(deps: UploadDeps, tenant: Tenant, bundle: Buf
         data: {
           currentVersionId: versionId,
           previousVersionId: existing.currentVersionId,
-          status: now.status === "failed" ? "enabled" : now.status,
+          status: now.status === "disabled" ? "disabled" : needsConfiguration ? "needs_configuration" : "enabled",
           error: null,
         },
       });
@@ -187,6 +200,11 @@ async function afterChange(
     source: "platform",
   });
   return install;
+}
+
+async function secretNamesOf(db: Pick<PrismaClient, "secret">, installId: string): Promise<string[]> {
+  const rows = await db.secret.findMany({ where: { installId }, select: { name: true } });
+  return rows.map((r) => r.name);
 }
 
 // The dependency checks again, on the installs read under the lock (422, like the first time).

@@ -4,6 +4,7 @@ import { workKey } from "../execution/executor.ts";
 import type { Logger } from "../logger.ts";
 import type { ActiveInstall } from "../plugins/active-install.ts";
 import type { InstallRepository } from "../plugins/install-repository.ts";
+import { needsConfigurationReason } from "../plugins/missing-values.ts";
 import type { Invoker } from "../plugins/invoker.ts";
 import type { SecretStore } from "../plugins/secret-store.ts";
 import type { ClaimedDelivery, DeliveryOutcome, DeliveryStore } from "./delivery-store.ts";
@@ -54,11 +55,13 @@ export class DeliveryRunner {
     const def = install?.version.webhooks.find((w) => w.name === d.webhook);
     const cannot = !install
       ? "the plugin was uninstalled"
-      : install.status !== "enabled"
-        ? `the plugin is ${install.status}; enable it and retry the delivery`
-        : !def
-          ? `version ${install.version.version} no longer defines webhook "${d.webhook}"`
-          : null;
+      : install.status === "needs_configuration"
+        ? `${needsConfigurationReason(install.missing)}; set them and retry the delivery`
+        : install.status !== "enabled"
+          ? `the plugin is ${install.status}; enable it and retry the delivery`
+          : !def
+            ? `version ${install.version.version} no longer defines webhook "${d.webhook}"`
+            : null;
     if (cannot || !install || !def) {
       await this.end(d, { status: "failed", error: cannot });
       return;

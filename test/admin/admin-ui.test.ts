@@ -491,6 +491,42 @@ describe("admin UI in Chromium", () => {
     assert.equal(res.status, 404);
   });
 
+  test("a plugin that needs configuration: the list and its page say what is missing; setting the last value enables it", LIMIT, async (ctx) => {
+    if (!browser) return ctx.skip("no browser");
+    await nav("Plugins").click();
+    await chooseZip("needs-config.zip", fixtureZip("needs-config"));
+    await page.getByText("Installed Needs configuration 1.0.0. It needs configuration before it runs").first().waitFor();
+    const row = page.getByRole("row").filter({ hasText: "Needs configuration" });
+    await row.getByText("needs configuration", { exact: true }).waitFor();
+    assert.match(await row.innerText(), /Missing config base_url · secret API_KEY/);
+    // Only Disable: an enable would be refused until it is configured, and then it enables itself.
+    assert.equal(await row.getByRole("button", { name: "Enable Needs configuration" }).count(), 0);
+    await row.getByRole("button", { name: "Disable Needs configuration" }).waitFor();
+    await assertAccessible("plugins page with a plugin that needs configuration");
+
+    await page.getByRole("link", { name: "Needs configuration" }).click();
+    // The page's note, not the announcer's toasts (also a status region).
+    const notice = page.getByRole("status").filter({ hasText: /^Missing/ });
+    await notice.waitFor();
+    assert.match(await notice.innerText(), /Missing config base_url · secret API_KEY\. Nothing of it runs until they are set/);
+    await assertAccessible("plugin page of a plugin that needs configuration");
+    await shoot("15-needs-configuration");
+
+    await notice.getByRole("link", { name: "secret", exact: true }).click();
+    await page.getByText("not set (required)").waitFor();
+    await setSecret("API_KEY", "k-ui");
+    await page.getByRole("status").filter({ hasText: /^Missing config base_url\./ }).waitFor();
+    assert.equal((await (await t.request("GET", "/api/plugins/needs-config")).json() as { plugin: { status: string } }).plugin.status, "needs_configuration");
+
+    await page.getByRole("navigation", { name: "Plugin sections" }).getByRole("link", { name: "Configuration" }).click();
+    await page.getByLabel("base_url (required)").fill("https://api.example.test");
+    await page.getByRole("button", { name: "Save configuration" }).click();
+    await page.locator(".title-row").getByText("enabled", { exact: true }).waitFor();
+    assert.equal(await page.getByRole("status").filter({ hasText: /^Missing/ }).count(), 0);
+    const after = (await (await t.request("GET", "/api/plugins/needs-config")).json()) as { plugin: { status: string; missing: unknown } };
+    assert.deepEqual([after.plugin.status, after.plugin.missing], ["enabled", { config: [], secrets: [] }]);
+  });
+
   test("on a phone-sized screen no page scrolls sideways: wide tables scroll in their own box", LIMIT, async (ctx) => {
     if (!browser) return ctx.skip("no browser");
     await page.setViewportSize({ width: 390, height: 844 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import AdmZip from "adm-zip";
-import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { fixtureZip, startTestApp, type TestApp, type TestTenant, withManifest } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
 
 // Plugin routes under /ext/<slug>/… and /t/<tenant>/ext/<slug>/…: what the plugin sees of the
@@ -18,13 +17,6 @@ async function withRoutes(): Promise<TestTenant> {
   const t = await app.tenant();
   await ok(await t.upload(fixtureZip("api-routes")), 201);
   return t;
-}
-
-/** A fixture zipped with manifest keys merged over its plugin.json. */
-function withManifest(name: string, manifest: Record<string, unknown>): Buffer {
-  const zip = new AdmZip(fixtureZip(name));
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(zip.readAsText("plugin.json")), ...manifest })));
-  return zip.toBuffer();
 }
 
 describe("what the plugin sees of a request", () => {

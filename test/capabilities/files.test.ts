@@ -3,9 +3,8 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import AdmZip from "adm-zip";
 import { postgresAvailable, requireOrSkip } from "../support/services.ts";
-import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { fixtureZip, startTestApp, type TestApp, type TestTenant, withManifest } from "../support/test-app.ts";
 import { expectError, ok } from "../support/http-assert.ts";
 
 // ctx.files on the real platform: the fixture plugin calls ctx.files with what the test sends and
@@ -20,16 +19,12 @@ after(() => app.close());
 const SLUG = "cap-files-rw";
 
 /** The fixture zipped with manifest keys merged over its plugin.json. */
-function withManifest(manifest: Record<string, unknown>): Buffer {
-  const zip = new AdmZip(fixtureZip(SLUG));
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(zip.readAsText("plugin.json")), ...manifest })));
-  return zip.toBuffer();
-}
+const withSlugManifest = (manifest: Record<string, unknown>): Buffer => withManifest(SLUG, manifest);
 
 /** A fresh tenant with the fixture installed (files.read + files.write, max_disk_mb 1 unless overridden). */
 async function tenantWithPlugin(manifest: Record<string, unknown> = {}, on: TestApp = app): Promise<TestTenant & { installId: string }> {
   const t = await on.tenant("files");
-  const { plugin } = await ok(await t.upload(withManifest(manifest)), 201);
+  const { plugin } = await ok(await t.upload(withSlugManifest(manifest)), 201);
   return Object.assign(t, { installId: plugin.id as string });
 }
 

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, test, type TestContext } from "node:test";
-import AdmZip from "adm-zip";
 import { postgresAvailable, redisAvailable, requireOrSkip } from "../support/services.ts";
-import { appsPerConfig, servicesGate, fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { appsPerConfig, servicesGate, fixtureZip, startTestApp, type Engine, type StartTestAppOptions, type TestApp, type TestTenant, withManifest } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
 import { eventually, sleep } from "../support/eventually.ts";
 
@@ -64,13 +63,6 @@ async function logLine(t: TestTenant, plugin: string, what: string, pred: (l: Lo
 async function install(t: TestTenant, fixture: string): Promise<any> {
   const body = await ok(await t.upload(fixtureZip(fixture)), 201);
   return body.plugin;
-}
-
-/** A fixture zipped with manifest keys merged over its plugin.json. */
-function withManifest(name: string, manifest: Record<string, unknown>): Buffer {
-  const zip = new AdmZip(fixtureZip(name));
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(zip.readAsText("plugin.json")), ...manifest })));
-  return zip.toBuffer();
 }
 
 async function publish(t: TestTenant, type: string, data: unknown = {}): Promise<{ event: StoredEvent; hooks: number }> {

@@ -42,9 +42,17 @@ describe("parseManifest: valid manifests", () => {
       },
       configuration: {},
       secrets: [],
+      required_secrets: [],
       dependencies: {},
       collections: {},
     });
+  });
+
+  test("secrets: plain names are optional, {name, required} objects may be required; stored as names plus the required ones", () => {
+    const { manifest, problems } = parseManifest({ ...base, secrets: ["OPTIONAL", { name: "API_KEY", required: true }, { name: "OTHER" }] }, limits);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(manifest?.secrets, ["OPTIONAL", "API_KEY", "OTHER"]);
+    assert.deepEqual(manifest?.required_secrets, ["API_KEY"]);
   });
 
   test("collections: declared indexes get unique: false by default", () => {
@@ -213,6 +221,11 @@ describe("parseManifest: each rule", () => {
     assertProblem(problems, "platform_version", 'this platform is 1.0.0, which ">=2.0.0" does not accept');
     assertProblem(problems, "dependencies.other-plugin", "semver range");
     assertProblem(problemsOf({ secrets: ["A", "A"] }), "secrets[1]", 'duplicate secret "A"');
+    assertProblem(problemsOf({ secrets: ["A", { name: "A", required: true }] }), "secrets[1]", 'duplicate secret "A"');
+    assertProblem(problemsOf({ secrets: [{ name: "api-key", required: true }] }), "secrets[0].name", "UPPER_SNAKE_CASE");
+    assertProblem(problemsOf({ secrets: [{ name: "A", required: "yes" }] }), "secrets[0]", '{"name": "API_KEY", "required": true}');
+    assertProblem(problemsOf({ secrets: [{ name: "A", optional: true }] }), "secrets[0].optional", "unknown key");
+    assertProblem(problemsOf({ secrets: [7] }), "secrets[0]", '{"name": "API_KEY", "required": true}');
     assertProblem(problemsOf({ platform_version: "whatever" }), "platform_version", "semver range");
     assertProblem(problemsOf({ dependencies: { demo: "^1.0.0" } }), "dependencies.demo", "cannot depend on itself");
   });

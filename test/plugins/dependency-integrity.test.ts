@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test, type TestContext } from "node:test";
-import AdmZip from "adm-zip";
 import semver from "semver";
 import { expectError, ok } from "../support/http-assert.ts";
 import { postgresAvailable, requireOrSkip } from "../support/services.ts";
-import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
+import { fixtureZip, startTestApp, type TestApp, type TestTenant, withManifest, uploadWith } from "../support/test-app.ts";
 import { databaseKinds, type DatabaseKind } from "../support/test-database.ts";
 
 // Seed 004 dependencies after the upload: an enabled plugin keeps every plugin it requires
@@ -17,20 +16,6 @@ before(async () => {
   app = await startTestApp();
 });
 after(() => app.close());
-
-/** A fixture with plugin.json fields replaced (a version bump, other dependencies). */
-function withManifest(name: string, manifest: Record<string, unknown>): Buffer {
-  const zip = new AdmZip(fixtureZip(name));
-  zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(zip.readAsText("plugin.json")), ...manifest })));
-  return zip.toBuffer();
-}
-
-/** Upload through the API with a query string (TestTenant.upload sends none). */
-function uploadWith(t: TestTenant, zip: Buffer, query: string): Promise<Response> {
-  const form = new FormData();
-  form.append("file", new Blob([new Uint8Array(zip)], { type: "application/zip" }), "plugin.zip");
-  return t.request("POST", `/api/plugins/upload${query}`, { body: form });
-}
 
 /** A fresh tenant with dep-base 1.0.0, dep-child (^1.0.0) and, when asked, dep-grandchild (dep-child ^1.0.0). */
 async function family(opts: { grandchild?: boolean } = {}): Promise<TestTenant> {

@@ -16,6 +16,7 @@ import { postgresAvailable, redisAvailable, redisUrl, requireOrSkip } from "./se
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./test-database.ts";
 import { collectPluginFiles, packFiles } from "../../src/packaging/pack.ts";
 import { zipDirectory } from "./zip-builder.ts";
+import AdmZip from "adm-zip";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/plugins");
 export const EXAMPLES = path.resolve(import.meta.dirname, "../../plugins-examples");
@@ -283,6 +284,20 @@ function token(config: Config, tenant: string, role: Role): string {
 /** Zips a fixture plugin folder (test/fixtures/plugins/<name>) or an example (plugins-examples/<name>). */
 export function fixtureZip(name: string, root = FIXTURES): Buffer {
   return zipDirectory(path.join(root, name));
+}
+
+/** A fixture zipped with some plugin.json fields replaced (a version bump, other permissions, …). */
+export function withManifest(name: string, manifest: Record<string, unknown>): Buffer {
+  const zip = new AdmZip(fixtureZip(name));
+  zip.updateFile("plugin.json", Buffer.from(JSON.stringify({ ...JSON.parse(zip.readAsText("plugin.json")), ...manifest })));
+  return zip.toBuffer();
+}
+
+/** Uploads through the API with a query string (`?cascade=true`; TestTenant.upload sends none). */
+export function uploadWith(t: TestTenant, zip: Buffer, query: string): Promise<Response> {
+  const form = new FormData();
+  form.append("file", new Blob([new Uint8Array(zip)], { type: "application/zip" }), "plugin.zip");
+  return t.request("POST", `/api/plugins/upload${query}`, { body: form });
 }
 
 /** An example plugin packed as `plugin pack` packs it (author tooling and tests left out). */

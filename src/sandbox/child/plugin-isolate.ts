@@ -4,7 +4,7 @@ import path from "node:path";
 import type { CallOutcome, LogLine, PluginCode } from "../protocol.ts";
 import type { CompileCache } from "./compile-cache.ts";
 import { RUNTIME_SOURCE, SDK_SOURCE, WEB_SOURCE } from "./isolate-sources.ts";
-import { webPrimitive } from "./web-primitives.ts";
+import { CallTimers, isolatePrimitive } from "./web-primitives.ts";
 
 /**
  * Relays ctx calls out of the isolate; resolves with the host's JSON reply. `token` is whatever
@@ -29,6 +29,7 @@ const STOP_GRACE_MS = 250;
 export class PluginIsolate {
   readonly isolate: ivm.Isolate;
   private dispatch?: ivm.Reference<Function>;
+  private readonly timers = new CallTimers((token, ids, remainingMs) => this.fireTimers(token, ids, remainingMs));
   lastUsed = Date.now();
   inFlight = 0;
 
@@ -67,7 +68,7 @@ export class PluginIsolate {
     const runtimeId = runtimeSource === RUNTIME_SOURCE ? "runtime" : `runtime:${createHash("sha1").update(runtimeSource).digest("hex")}`;
     const runtime = await this.compileScript(cache, runtimeId, `(function ($0, $1, $2) {\n"use strict";\n${WEB_SOURCE}\n${runtimeSource}\n})`);
     const boot = (await runtime.run(context, { reference: true, timeout: timeoutMs })) as ivm.Reference<Function>;
-    this.dispatch = (await boot.apply(undefined, [relay, logTo, webPrimitive], {
+    this.dispatch = (await boot.apply(undefined, [relay, logTo, isolatePrimitive(this.timers)], {
       arguments: { reference: true },
       result: { reference: true },
       timeout: timeoutMs,
@@ -116,6 +117,7 @@ export class PluginIsolate {
     if (!this.dispatch) throw new Error("isolate not loaded");
     this.lastUsed = Date.now();
     this.inFlight++;
+    this.timers.begin(token, timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<CallOutcome>((resolve) => {
       timer = setTimeout(() => resolve({ status: "timeout" }), timeoutMs);
@@ -139,6 +141,8 @@ export class PluginIsolate {
       return stopped ? outcome : { status: "timeout", stuck: true };
     } finally {
       clearTimeout(timer);
+      // The call's timers end with it, before another call can run (web/timers.js).
+      this.timers.end(token);
       this.inFlight--;
       this.lastUsed = Date.now();
     }
@@ -154,7 +158,21 @@ export class PluginIsolate {
   }
 
   dispose(): void {
+    this.timers.endAll();
     if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  /** Runs due timers of a call in flight; their callbacks are bounded by the call's remaining time. */
+  private fireTimers(token: string, ids: number[], remainingMs: number): void {
+    if (!this.dispatch || this.isolate.isDisposed || remainingMs <= 0) return;
+    this.dispatch
+      .apply(undefined, [token, "timer", "", JSON.stringify(ids), ""], {
+        arguments: { copy: true },
+        result: { promise: true, copy: true },
+        timeout: Math.max(1, Math.ceil(remainingMs)),
+      })
+      // A callback that overran is the call's to time out; a disposed isolate has nothing left to run.
+      .catch(() => undefined);
   }
 
   private async compileScript(cache: CompileCache, id: string, source: string): Promise<ivm.Script> {

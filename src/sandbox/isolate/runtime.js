@@ -145,6 +145,9 @@ defineProperty(globalThis, "__sbh_transforms", {
 
 async function callHost(callId, method, args) {
   const raw = await capRef.apply(undefined, [callId, method, stringify(args === undefined ? [] : args)], CAP_OPTIONS);
+  // The host's reply re-enters the isolate for this call: what runs from here on (the awaiting
+  // plugin code included) runs for it. See `currentCall`.
+  entered = callId;
   const reply = parse(raw);
   if (reply.ok) return reply.value;
   const err = reply.error.name === "PermissionDenied" ? new PermissionDenied(reply.error.message) : new ErrorCtor(reply.error.message);
@@ -169,12 +172,28 @@ function sendLog(callId, level, message, fields) {
 }
 
 // Call identities below (`callId`) are the host's per-call tokens.
-// console.* has no ctx, so it is attributed to the newest call still running in this isolate;
-// ctx.log is exact. Calls overlap only when a plugin awaits across concurrent requests.
+//
+// console.*, timers and the global fetch have no ctx, so they act for the call the isolate is
+// running for, `currentCall()`. Each time the isolate is entered it is for one call: the
+// dispatcher starting a handler, a timer of that call firing, a ctx reply coming back
+// (callHost). V8 runs the microtasks an entry queued before the next entry begins, so the code
+// after an `await` of a ctx call runs for the call that made it. The call last entered is
+// taken while it still runs; failing that (code resumed by something else, such as a promise
+// another call resolved) the newest running call; outside any call, none. ctx.log is always
+// exact. Calls overlap only when a plugin awaits across concurrent requests.
 const running = [];
+let entered = null;
+function isRunning(callId) {
+  return running.lastIndexOf(callId) !== -1;
+}
 function currentCall() {
+  if (entered !== null && isRunning(entered)) return entered;
   return running.length ? running[running.length - 1] : null;
 }
+
+// What the timers and fetch Web families (isolate/web/) use of the dispatcher.
+const web = webInternals;
+web.calls = freeze({ current: currentCall, host: callHost, parse, stringify });
 function consoleLevel(level) {
   return (...args) => sendLog(currentCall(), level, args.map(toText).join(" "));
 }
@@ -302,6 +321,15 @@ function encode(value) {
 }
 
 return async function dispatch(callId, kind, name, argsJson, infoJson) {
+  if (kind === "timer") {
+    // The host keeps the clock (CallTimers); it calls only for a call still in flight, and a
+    // timer of a call whose handler has settled is dropped here too.
+    if (typeof web.fireTimer !== "function" || !isRunning(callId)) return null;
+    entered = callId;
+    const ids = parse(argsJson);
+    for (let i = 0; i < ids.length; i++) web.fireTimer(callId, ids[i]);
+    return null;
+  }
   if (kind === "describe") return stringify({ ok: true, value: describe() });
   const handler = findHandler(kind, name);
   if (!handler) return stringify({ ok: false, error: { name: "NoHandler", message: "no " + kind + " handler for " + name } });
@@ -309,6 +337,7 @@ return async function dispatch(callId, kind, name, argsJson, infoJson) {
   // A route's request is its first argument; it crosses the boundary once, not twice.
   const ctx = makeCtx(callId, parse(infoJson), kind === "route" ? args[0] : undefined);
   running.push(callId);
+  entered = callId;
   try {
     const value = await handler(ctx, ...args);
     try {
@@ -321,5 +350,6 @@ return async function dispatch(callId, kind, name, argsJson, infoJson) {
   } finally {
     const i = running.lastIndexOf(callId);
     if (i !== -1) running.splice(i, 1);
+    if (typeof web.dropTimers === "function") web.dropTimers(callId);
   }
 };

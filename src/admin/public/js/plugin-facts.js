@@ -1,6 +1,38 @@
 // @ts-check
-// How a plugin's health and permissions read, on the list and on its overview.
+// How a plugin's health, permissions and missing values read, on the list and on its overview.
+import { seg } from "./api.js";
 import { badge, h } from "./dom.js";
+
+/** @typedef {{ config: string[], secrets: string[] }} Missing */
+
+/** @param {Missing | undefined} missing */
+export function missesAny(missing) {
+  return Boolean(missing && (missing.config.length || missing.secrets.length));
+}
+
+/**
+ * "Missing config base_url · secret API_KEY", or null when nothing is. `links`: each part links
+ * to the tab of the plugin's page that sets it.
+ * @param {{ id: string, missing?: Missing }} plugin @param {{ links?: boolean }} [opts]
+ */
+export function missingText(plugin, { links = false } = {}) {
+  const m = plugin.missing;
+  if (!m || !missesAny(m)) return null;
+  /** @param {string} what @param {string[]} names @param {string} tab */
+  const part = (what, names, tab) => {
+    if (!names.length) return null;
+    const label = `${what}${names.length > 1 ? "s" : ""}`;
+    return h(
+      "span",
+      null,
+      links ? h("a", { href: `#/plugins/${seg(plugin.id)}/${tab}` }, label) : label,
+      " ",
+      names.flatMap((n, i) => [i ? ", " : "", h("code", null, n)]),
+    );
+  };
+  const parts = [part("config", m.config, "config"), part("secret", m.secrets, "secrets")].filter(Boolean);
+  return h("span", null, "Missing ", parts.flatMap((p, i) => [i ? " · " : "", p]));
+}
 
 /** @param {{ status: string, detail?: unknown } | null} health */
 export function healthBadge(health) {

@@ -26,24 +26,15 @@ function notSupported(name) {
   return new DOMException(`Unrecognized algorithm name: ${name}`, "NotSupportedError");
 }
 
-function asciiUpper(s) {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = StringPrototypeCharCodeAt(s, i);
-    out += StringFromCharCode(c >= 0x61 && c <= 0x7a ? c - 0x20 : c);
-  }
-  return out;
-}
-
 /** "Normalize an algorithm": a string or an object with a name; returns [canonicalName, object]. */
 function algorithmName(algorithm, known) {
   // AlgorithmIdentifier is (object or DOMString): anything but an object is a name.
   const dict = isObjectLike(algorithm) ? algorithm : { __proto__: null, name: toDOMString(algorithm) };
   const name = dict.name;
   if (name === undefined) throw new TypeErrorCtor("Algorithm: name is required.");
-  const wanted = asciiUpper(toDOMString(name));
+  const wanted = asciiUpperCase(toDOMString(name));
   for (let i = 0; i < known.length; i++) {
-    if (asciiUpper(known[i]) === wanted) return [known[i], dict];
+    if (asciiUpperCase(known[i]) === wanted) return [known[i], dict];
   }
   throw notSupported(toDOMString(name));
 }

@@ -237,15 +237,6 @@ function isAsciiWhitespace(c) {
   return c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20;
 }
 
-function asciiLowerCase(s) {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = StringPrototypeCharCodeAt(s, i);
-    out += c >= 0x41 && c <= 0x5a ? StringFromCharCode(c + 0x20) : StringFromCharCode(c);
-  }
-  return out;
-}
-
 function dictionary(v, what, type) {
   if (v === undefined || v === null) return undefined;
   if (!isObjectLike(v)) throw new TypeErrorCtor(`${what}: The provided value is not of type '${type}'.`);

@@ -310,6 +310,26 @@ function pairIterator(tag, pairsOf) {
   return PairIterator;
 }
 
+// ASCII case mapping, as the standards ask for names (methods, algorithms, labels): other
+// characters stay as they are, unlike String.prototype.toUpperCase.
+function asciiUpperCase(s) {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = StringPrototypeCharCodeAt(s, i);
+    out += StringFromCharCode(c >= 0x61 && c <= 0x7a ? c - 0x20 : c);
+  }
+  return out;
+}
+
+function asciiLowerCase(s) {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = StringPrototypeCharCodeAt(s, i);
+    out += StringFromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+  }
+  return out;
+}
+
 function requireArgs(given, needed, what) {
   if (given < needed) {
     throw new TypeErrorCtor(`${what}: ${needed} argument${needed === 1 ? "" : "s"} required, but only ${given} present.`);

@@ -79,6 +79,12 @@ export function pluginActions(plugin, after) {
   );
 
   // A plugin whose onEnable failed is enabled but "failed": it can be retried or switched off.
-  const toggles = plugin.status === "enabled" ? [toggle("disable")] : plugin.status === "disabled" ? [toggle("enable")] : [toggle("enable"), toggle("disable")];
+  // One that needs configuration enables itself once configured; the admin can only switch it off.
+  const toggles =
+    plugin.status === "enabled" || plugin.status === "needs_configuration"
+      ? [toggle("disable")]
+      : plugin.status === "disabled"
+        ? [toggle("enable")]
+        : [toggle("enable"), toggle("disable")];
   return h("div", { class: "actions" }, toggles, rollback, uninstall);
 }

@@ -9,7 +9,7 @@ import { announce, busy, field, h, messageOf, replace, setFieldError } from "../
  * form only reads values (a blank field means "not set": the default applies).
  * @param {import("./plugin.js").Tab} tab
  */
-export async function renderConfig({ plugin, panel }) {
+export async function renderConfig({ plugin, panel, changed }) {
   const path = `/api/plugins/${seg(plugin.id)}/config`;
   const { config, configuration } = await api("GET", path);
   const keys = Object.keys(configuration ?? {});
@@ -61,6 +61,7 @@ export async function renderConfig({ plugin, panel }) {
       await api("PUT", path, values);
       replace(status, h("p", { class: "success" }, "Saved."));
       announce(`Configuration of ${plugin.name} saved.`);
+      await changed();
     } catch (err) {
       showProblems(err instanceof ApiError && Array.isArray(err.details) ? err.details : [], messageOf(err));
     }

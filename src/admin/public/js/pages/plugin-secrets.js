@@ -7,7 +7,7 @@ import { announce, busy, confirmDialog, h, keepFocus, messageOf, replace, setFie
  * always empty. Declared secrets (the manifest's `secrets`) are listed even before they are set.
  * @param {import("./plugin.js").Tab} tab
  */
-export async function renderSecrets({ plugin, panel, signal }) {
+export async function renderSecrets({ plugin, panel, signal, changed }) {
   const base = `/api/plugins/${seg(plugin.id)}/secrets`;
   const list = h("div");
   replace(
@@ -21,7 +21,7 @@ export async function renderSecrets({ plugin, panel, signal }) {
   const refresh = () => keepFocus(list, load).catch((err) => showError(list, err));
 
   async function load() {
-    const { secrets, declared } = await api("GET", base);
+    const { secrets, declared, required = [] } = await api("GET", base);
     if (signal.aborted) return;
     /** @type {Map<string, string | null>} */
     const rows = new Map(declared.map((/** @type {string} */ n) => [n, null]));
@@ -55,7 +55,11 @@ export async function renderSecrets({ plugin, panel, signal }) {
             : null;
           return [
             h("code", null, name),
-            updatedAt ? h("span", null, "set ", time(updatedAt)) : h("span", { class: "muted" }, declared.includes(name) ? "not set (declared)" : "not set"),
+            updatedAt
+              ? h("span", null, "set ", time(updatedAt))
+              : required.includes(name)
+                ? h("span", { class: "warn-text" }, "not set (required)")
+                : h("span", { class: "muted" }, declared.includes(name) ? "not set (declared)" : "not set"),
             form,
             del,
           ];
@@ -87,6 +91,7 @@ export async function renderSecrets({ plugin, panel, signal }) {
     input.value = "";
     announce(`Secret ${name} saved.`);
     await refresh();
+    await changed();
     return true;
   }
 
@@ -98,6 +103,7 @@ export async function renderSecrets({ plugin, panel, signal }) {
       await api("DELETE", `${base}/${seg(name)}`);
       announce(`Secret ${name} deleted.`);
       await refresh();
+      await changed();
     } catch (err) {
       announce(messageOf(err), "error");
     }

@@ -1,6 +1,6 @@
 // @ts-check
 import { api, seg } from "../api.js";
-import { badge, errorPanel, h, json, replace, time } from "../dom.js";
+import { announce, badge, errorPanel, h, json, replace, time } from "../dom.js";
 import { pluginActions } from "./plugin-actions.js";
 import { renderConfig } from "./plugin-config.js";
 import { renderDeliveries, renderDelivery } from "./plugin-deliveries.js";
@@ -8,9 +8,13 @@ import { renderJobs } from "./plugin-jobs.js";
 import { renderLogs } from "./plugin-logs.js";
 import { renderRoutes } from "./plugin-routes.js";
 import { renderSecrets } from "./plugin-secrets.js";
-import { healthBadge, permissions } from "../plugin-facts.js";
+import { healthBadge, missesAny, missingText, permissions } from "../plugin-facts.js";
 
-/** @typedef {{ plugin: any, panel: HTMLElement, signal: AbortSignal, tenant: string }} Tab */
+/**
+ * `changed`: a tab wrote something that may change the plugin's status or what it misses (a
+ * secret, the config); the page is drawn again if it did.
+ * @typedef {{ plugin: any, panel: HTMLElement, signal: AbortSignal, tenant: string, changed: () => Promise<void> }} Tab
+ */
 
 /** @type {Array<[string, string, (tab: Tab, sub?: string) => Promise<void> | void]>} */
 const TABS = [
@@ -48,6 +52,7 @@ export async function renderPlugin({ main, params, signal, go, me }) {
       pluginActions(plugin, (p) => go(p ? location.hash : "#/plugins")),
     ),
     plugin.error ? errorPanel(plugin.error) : null,
+    missingNotice(plugin),
     h(
       "nav",
       { class: "tabs", "aria-label": "Plugin sections" },
@@ -55,7 +60,23 @@ export async function renderPlugin({ main, params, signal, go, me }) {
     ),
     panel,
   );
-  await tab[2]({ plugin, panel, signal, tenant: me.tenant?.slug ?? "" }, sub);
+  const changed = async () => {
+    const { plugin: now } = await api("GET", `/api/plugins/${seg(plugin.id)}`);
+    if (signal.aborted || (now.status === plugin.status && JSON.stringify(now.missing) === JSON.stringify(plugin.missing))) return;
+    if (now.status === "enabled" && plugin.status === "needs_configuration") announce(`${plugin.name} has every required value now and is enabled.`);
+    go(location.hash);
+  };
+  await tab[2]({ plugin, panel, signal, tenant: me.tenant?.slug ?? "", changed }, sub);
+}
+
+/** What the plugin misses before it runs, with links to where each is set. @param {any} plugin */
+function missingNotice(plugin) {
+  if (!missesAny(plugin.missing)) return null;
+  const then =
+    plugin.status === "needs_configuration"
+      ? "Nothing of it runs until they are set; it enables itself once the last one is."
+      : "Set them before enabling it.";
+  return h("div", { class: "notice", role: "status" }, h("p", null, missingText(plugin, { links: true }), ". ", then));
 }
 
 /** @param {Tab} tab */
@@ -72,7 +93,7 @@ function renderOverview({ plugin, panel }) {
       row("Slug", h("code", null, plugin.slug)),
       row("Version", plugin.version),
       row("Author", plugin.author ?? "—"),
-      row("Status", badge(plugin.status)),
+      row("Status", [badge(plugin.status), missingText(plugin) ? h("div", { class: "small" }, missingText(plugin)) : null]),
       row("Health", [healthBadge(plugin.health), plugin.health?.checked_at ? h("span", { class: "small muted" }, " checked ", time(plugin.health.checked_at)) : null]),
       row("Permissions", permissions(plugin.permissions)),
       row("Events", plugin.events.length ? h("ul", { class: "chips" }, plugin.events.map((/** @type {string} */ e) => h("li", null, h("code", null, e)))) : "none"),

@@ -1,7 +1,7 @@
 // @ts-check
 import { api, seg } from "../api.js";
 import { badge, h, keepFocus, replace, showError, table, time } from "../dom.js";
-import { healthBadge, permissions } from "../plugin-facts.js";
+import { healthBadge, missingText, permissions } from "../plugin-facts.js";
 import { pluginActions } from "./plugin-actions.js";
 import { uploadBox } from "./upload.js";
 
@@ -25,7 +25,11 @@ export async function renderPlugins({ main, signal }) {
         rows: plugins.map((/** @type {any} */ p) => [
           h("div", null, h("a", { href: `#/plugins/${seg(p.id)}` }, p.name), h("div", { class: "muted small" }, p.slug)),
           p.version,
-          [badge(p.status), p.error ? h("div", { class: "small error-text" }, p.error) : null],
+          [
+            badge(p.status),
+            p.error ? h("div", { class: "small error-text" }, p.error) : null,
+            missingText(p) ? h("div", { class: "small" }, missingText(p)) : null,
+          ],
           healthBadge(p.health),
           permissions(p.permissions),
           time(p.updated_at),

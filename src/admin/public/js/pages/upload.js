@@ -29,8 +29,10 @@ export function uploadBox({ onInstalled }) {
       const answer = await api("POST", "/api/plugins/upload", body);
       const p = answer.plugin;
       const what = answer.previous_version ? `Upgraded ${p.name} from ${answer.previous_version} to ${p.version}` : `Installed ${p.name} ${p.version}`;
-      replace(result, h("p", { class: "success" }, `${what}.`));
-      announce(`${what}.`);
+      // It does not run yet: say so where the admin is looking, not only in the list's badge.
+      const then = p.status === "needs_configuration" ? " It needs configuration before it runs: see what is missing on its page." : "";
+      replace(result, h("p", { class: "success" }, `${what}.${then}`));
+      announce(`${what}.${then}`);
       onInstalled(p);
     } catch (err) {
       replace(result, uploadError(file.name, err));
