@@ -180,6 +180,18 @@ export interface Files {
   delete(path: string): Promise<boolean>;
 }
 
+/**
+ * No permission: the plugin's own package files that are not code (templates/, static/,
+ * plugin.json…), from the version that runs. Paths are package paths like "templates/email.html";
+ * `..`, absolute paths, backslashes and NUL are refused (`InvalidPath`).
+ */
+export interface Assets {
+  /** The file as UTF-8 text (base64 with `{ encoding: "base64" }`), or null when the package has no such file. */
+  read(path: string, options?: { encoding?: "utf8" | "base64" }): Promise<string | null>;
+  /** The asset paths under `prefix` (all when omitted), sorted. */
+  list(prefix?: string): Promise<string[]>;
+}
+
 export interface LlmResult {
   text: string;
   model: string;
@@ -222,6 +234,7 @@ export interface Context {
   readonly files: Files;
   readonly llm: Llm;
   readonly email: Email;
+  readonly assets: Assets;
 }
 
 declare const sdk: {

@@ -13,6 +13,8 @@ export interface CallScope {
   /** Host services (database, files, egress agent, LLM and mail settings, usage counters). */
   deps: CapabilityDeps;
   secrets: { get(installId: string, name: string): Promise<string | undefined> };
+  /** The non-code files of the version this call runs (ctx.assets), by package path. */
+  assets(): Promise<ReadonlyMap<string, Buffer>>;
   /**
    * Aborted once the call has ended (answered, failed or timed out): work the call queued and
    * has not begun must not run on for a caller that has its answer.

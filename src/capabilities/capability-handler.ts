@@ -2,6 +2,7 @@ import type { CapabilityHandler } from "../sandbox/sandbox-process.ts";
 import type { CallScope } from "./call-scope.ts";
 import { CapabilityError, NotAvailable, PermissionDenied } from "./capability-error.ts";
 import { METHOD_PERMISSIONS } from "./permissions.ts";
+import { assetsList, assetsRead } from "./assets.ts";
 import { dbDelete, dbGetById, dbInsert, dbQuery, dbUpdate } from "./db.ts";
 import { emailSend } from "./email.ts";
 import { emit } from "./emit.ts";
@@ -35,6 +36,8 @@ export const IMPLEMENTED: CapabilityTable = {
   "files.delete": filesDelete,
   "llm.run": llmRun,
   "email.send": emailSend,
+  "assets.read": assetsRead,
+  "assets.list": assetsList,
 };
 
 const PLANNED = new Set(Object.keys(METHOD_PERMISSIONS));

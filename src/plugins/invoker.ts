@@ -61,7 +61,7 @@ export interface InvokerDeps {
   capabilities: CapabilityDeps;
   /** The ctx implementations behind the permission check: production's, or a test harness's fakes. */
   capabilityTable?: CapabilityTable;
-  code: Pick<PluginCodeStore, "get">;
+  code: Pick<PluginCodeStore, "get" | "assets">;
   secrets: Pick<SecretStore, "get">;
   recorder: Pick<InvocationRecorder, "record">;
   emitLimits: { maxDepth: number; maxPerCall: number };
@@ -97,6 +97,7 @@ export class Invoker {
       manifest: install.version.manifest,
       deps: this.deps.capabilities,
       secrets: this.deps.secrets,
+      assets: () => this.deps.code.assets(install.version.id),
       ended: ended.signal,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
       count: (method, outcome) => {

@@ -9,13 +9,16 @@ import type { FakeHttpRequest, TestContext } from "./test-context.ts";
 
 /**
  * ctx as a plugin under test sees it: the platform's own permission check in front (the
- * invoker's), in-memory fakes behind it. secrets.get and emit are the platform's own
- * implementations, wired to the context's secrets and its list of emitted events.
+ * invoker's), in-memory fakes behind it. secrets.get, emit and assets are the platform's own
+ * implementations, wired to the context's secrets, its list of emitted events and the files of
+ * the loaded plugin folder.
  */
 export function fakeCapabilities(ctx: TestContext): CapabilityTable {
   return {
     "secrets.get": IMPLEMENTED["secrets.get"],
     emit: IMPLEMENTED.emit,
+    "assets.read": IMPLEMENTED["assets.read"],
+    "assets.list": IMPLEMENTED["assets.list"],
     ...fakeDb(ctx),
     "http.fetch": (scope, [url, init]) => fakeFetch(ctx, scope, url, init),
     "http.get": (scope, [url, init]) => fakeFetch(ctx, scope, url, { ...asObject(init), method: "GET" }),

@@ -11,7 +11,7 @@ import type { Registered } from "../packaging/registered.ts";
 import type { ValidatedPackage } from "../packaging/validate-package.ts";
 import { toActiveInstall, type ActiveInstall } from "../plugins/active-install.ts";
 import { Invoker, PluginFailure, type InvokeResult } from "../plugins/invoker.ts";
-import { codeFromFiles } from "../plugins/plugin-code.ts";
+import { assetsFromFiles, codeFromFiles } from "../plugins/plugin-code.ts";
 import { checkPackage } from "../plugins/check-package.ts";
 import { RefusedAnswer, routeAnswer, routeErrorAnswer, type RouteAnswer } from "../plugins/route-answer.ts";
 import { SandboxPool } from "../sandbox/sandbox-pool.ts";
@@ -86,9 +86,11 @@ class HarnessPlugin implements LoadedPlugin {
       context.tenant,
     );
     const code = codeFromFiles(versionId, pkg.manifest.entry, pkg.files, pkg.webhooks);
+    // The package's own files, as an upload of the folder would store them (ctx.assets).
+    const assets = assetsFromFiles(pkg.files);
     this.invoker = new Invoker({
       sandbox,
-      code: { get: async () => code },
+      code: { get: async () => code, assets: async () => assets },
       secrets: { get: async (_installId, name) => context.secrets.get(name) },
       recorder: { record: (_rec, lines) => void context.logs.push(...lines) },
       // The fakes close over the context; nothing reaches the platform's own services. Only

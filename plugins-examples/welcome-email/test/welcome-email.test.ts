@@ -24,6 +24,21 @@ test("a new user gets the default welcome mail and email.welcome_sent is emitted
   assert.deepEqual(ctx.emitted, [{ type: "email.welcome_sent", data: { user_email: "ada@example.com", user_id: "u-1", email_id: mail.id } }]);
 });
 
+test("the HTML part is templates/email.html with the values filled in and escaped", async () => {
+  const html = createTestContext({ config: { from_name: "Tom & Jerry" } });
+  const p = await loadPlugin(dir, html);
+  try {
+    await p.emit("auth.user.created", { user: { email: "eve@example.com", name: "<Eve>" } });
+    const [mail] = html.emails;
+    assert.match(mail.html!, /<h1>Welcome, &lt;Eve&gt;!<\/h1>/);
+    assert.match(mail.html!, /<strong>eve@example\.com<\/strong>/);
+    assert.match(mail.html!, /<p>Tom &amp; Jerry<\/p>/);
+    assert.doesNotMatch(mail.html!, /\{\{/);
+  } finally {
+    await p.close();
+  }
+});
+
 test("subject and signature come from the tenant's config", async () => {
   await customPlugin.emit("auth.user.created", { user: { email: "grace@example.com" } });
   const [mail] = custom.emails;

@@ -257,6 +257,7 @@ function makeCtx(callId, info, request) {
     files: relayGroup(callId, "files", ["list", "read", "upload", "delete"]),
     llm: relayGroup(callId, "llm", ["run"]),
     email: relayGroup(callId, "email", ["send"]),
+    assets: relayGroup(callId, "assets", ["read", "list"]),
   });
 }
 
