@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { IsolatePool } from "../../src/sandbox/child/isolate-pool.ts";
 import { RUNTIME_SOURCE } from "../../src/sandbox/child/isolate-sources.ts";
-import type { CallMessage, CallOutcome, LogLine } from "../../src/sandbox/protocol.ts";
+import type { CallOutcome, LogLine } from "../../src/sandbox/protocol.ts";
+import { callRoute } from "../support/pool-call.ts";
 
 // The worst case the isolation is built for: plugin code holds the runtime's own relays (here a
 // runtime hands them over outright) and knows another call's token. The sandbox process must
@@ -30,24 +31,8 @@ const pool = new IsolatePool({
 });
 after(() => pool.evict(""));
 
-let seq = 0;
 function call(key: string, source: string, body: unknown, token: string): Promise<CallOutcome> {
-  const versionId = `v-${key}`;
-  pool.rememberCode({ versionId, entry: "main.js", files: { "main.js": `import { route } from "@sbh/sdk";\n${source}` } });
-  const msg: CallMessage = {
-    t: "call",
-    id: ++seq,
-    token,
-    key,
-    versionId,
-    memoryMb: 32,
-    timeoutMs: 2000,
-    kind: "route",
-    name: "0",
-    argsJson: JSON.stringify([{ method: "POST", path: "/", params: {}, query: {}, headers: {}, body }]),
-    infoJson: JSON.stringify({ tenantId: key, userId: null, plugin: { slug: key, version: "1.0.0", installId: key }, config: {} }),
-  };
-  return pool.run(msg);
+  return callRoute(pool, key, `import { route } from "@sbh/sdk";\n${source}`, token, body);
 }
 
 const VICTIM = `route("/", async (ctx) => ({ got: await ctx.secrets.get("TOKEN") }));`;

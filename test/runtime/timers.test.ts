@@ -3,7 +3,8 @@ import { after, before, describe, test } from "node:test";
 import { IsolatePool } from "../../src/sandbox/child/isolate-pool.ts";
 import { RUNTIME_SOURCE } from "../../src/sandbox/child/isolate-sources.ts";
 import { MAX_TIMERS_PER_CALL } from "../../src/sandbox/child/web-primitives.ts";
-import type { CallMessage, CallOutcome } from "../../src/sandbox/protocol.ts";
+import type { CallOutcome } from "../../src/sandbox/protocol.ts";
+import { callRoute } from "../support/pool-call.ts";
 import { fixtureZip, startTestApp, type TestApp, type TestTenant } from "../support/test-app.ts";
 
 // setTimeout and friends on the real platform: a plugin's code sent over HTTP to the web-timers
@@ -243,24 +244,8 @@ route("/", async (ctx, req) => {
   out.fired = globalThis.__fired.slice();
   return out;
 });`;
-  let seq = 0;
   function call(key: string, token: string, body: unknown): Promise<CallOutcome> {
-    const versionId = `v-${key}`;
-    pool.rememberCode({ versionId, entry: "main.js", files: { "main.js": SOURCE } });
-    const msg: CallMessage = {
-      t: "call",
-      id: ++seq,
-      token,
-      key,
-      versionId,
-      memoryMb: 32,
-      timeoutMs: 2000,
-      kind: "route",
-      name: "0",
-      argsJson: JSON.stringify([{ method: "POST", path: "/", params: {}, query: {}, headers: {}, body }]),
-      infoJson: JSON.stringify({ tenantId: key, userId: null, plugin: { slug: key, version: "1.0.0", installId: key }, config: {} }),
-    };
-    return pool.run(msg);
+    return callRoute(pool, key, SOURCE, token, body);
   }
   const answer = (o: CallOutcome) => {
     assert.equal(o.status, "ok", JSON.stringify(o));

@@ -119,18 +119,7 @@ class Headers {
     const what = "Failed to execute 'set' on 'Headers'";
     const v = headerValue(value, what);
     const key = headerName(name, what);
-    const list = this.#list;
-    let found = false;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i][0] !== key) continue;
-      if (!found) {
-        list[i] = [key, v];
-        found = true;
-      } else {
-        ArrayPrototypeSplice(list, i--, 1);
-      }
-    }
-    if (!found) ArrayPrototypePush(list, [key, v]);
+    setInPairList(this.#list, key, v);
     this.#sorted = null;
   }
 

@@ -330,6 +330,21 @@ function asciiLowerCase(s) {
   return out;
 }
 
+/** A name/value list's `set` (Headers, URLSearchParams): the first pair named `name` takes `value`, later ones go. */
+function setInPairList(list, name, value) {
+  let found = false;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i][0] !== name) continue;
+    if (!found) {
+      list[i] = [name, value];
+      found = true;
+    } else {
+      ArrayPrototypeSplice(list, i--, 1);
+    }
+  }
+  if (!found) ArrayPrototypePush(list, [name, value]);
+}
+
 function requireArgs(given, needed, what) {
   if (given < needed) {
     throw new TypeErrorCtor(`${what}: ${needed} argument${needed === 1 ? "" : "s"} required, but only ${given} present.`);

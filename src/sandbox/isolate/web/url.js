@@ -283,18 +283,7 @@ class URLSearchParams {
     requireArgs(arguments.length, 2, "Failed to execute 'set' on 'URLSearchParams'");
     name = toUSVString(name);
     value = toUSVString(value);
-    const list = this.#list;
-    let found = false;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i][0] !== name) continue;
-      if (!found) {
-        list[i] = [name, value];
-        found = true;
-      } else {
-        ArrayPrototypeSplice(list, i--, 1);
-      }
-    }
-    if (!found) ArrayPrototypePush(list, [name, value]);
+    setInPairList(this.#list, name, value);
     this.#update();
   }
 
