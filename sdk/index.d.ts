@@ -50,6 +50,11 @@ export interface PluginRequest {
   headers: Record<string, string>;
   /** Parsed JSON when the content type says so (or is absent or form-urlencoded and the body is a JSON object or array), else the text, else null. */
   body: any;
+  /**
+   * Only on routes registered with `{ rawBody: true }`: the body exactly as sent, decoded as
+   * UTF-8 (null when empty). Verify signatures over this, not over a re-encoded `body`.
+   */
+  rawBody?: string | null;
 }
 
 export interface JobRun {
@@ -83,6 +88,8 @@ export interface RouteOptions {
   methods?: ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS")[];
   /** "user" (default): any token of the tenant; "admin": admins only; "public": no token. */
   auth?: "user" | "admin" | "public";
+  /** Also pass the body as sent, as `req.rawBody` (for webhook signatures). Default false. */
+  rawBody?: boolean;
 }
 
 type Awaitable<T> = T | Promise<T>;

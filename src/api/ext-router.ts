@@ -4,7 +4,7 @@ import { AppError, errorToHttp } from "../errors.ts";
 import { needsConfigurationError } from "../plugins/missing-values.ts";
 import { isPluginHttpError, RefusedAnswer, ROUTE_ANSWER_HEADERS, routeAnswer, routeErrorAnswer, type RouteMount } from "../plugins/route-answer.ts";
 import type { Services } from "../services.ts";
-import { pluginBody } from "./json-body.ts";
+import { pluginBodyReader, type PluginBody } from "./json-body.ts";
 
 // Request headers the plugin never sees: credentials of the caller.
 const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
@@ -13,14 +13,14 @@ const HIDDEN_REQUEST_HEADERS = new Set(["authorization", "cookie", "proxy-author
 export function extRouter(s: Services): Router {
   const router = Router();
   const auth = authenticate({ jwtSecret: s.config.jwtSecret, findTenant: s.tenants.find }, { optional: true });
-  const body = pluginBody("1mb");
-  const handler = (req: Request, res: Response) => serve(s, req, res);
-  router.all(["/ext/:slug", "/ext/:slug/{*rest}"], auth, body, handler);
-  router.all(["/t/:tenant/ext/:slug", "/t/:tenant/ext/:slug/{*rest}"], auth, body, handler);
+  const readBody = pluginBodyReader("1mb");
+  const handler = (req: Request, res: Response) => serve(s, req, res, readBody);
+  router.all(["/ext/:slug", "/ext/:slug/{*rest}"], auth, handler);
+  router.all(["/t/:tenant/ext/:slug", "/t/:tenant/ext/:slug/{*rest}"], auth, handler);
   return router;
 }
 
-async function serve(s: Services, req: Request, res: Response): Promise<void> {
+async function serve(s: Services, req: Request, res: Response, readBody: (req: Request, res: Response) => Promise<PluginBody>): Promise<void> {
   const caller = req.auth!;
   const tenant = caller.tenant;
   if (!tenant) {
@@ -65,13 +65,16 @@ async function serve(s: Services, req: Request, res: Response): Promise<void> {
       headers: { "Retry-After": String(wait) },
     });
   }
+  const { body, raw } = await readBody(req, res);
   const request = {
     method: req.method,
     path,
     params,
     query: req.query,
     headers: visibleHeaders(req),
-    body: requestBody(req),
+    body,
+    // Only for routes that ask (route option rawBody): it would double what crosses to the sandbox.
+    ...(route.rawBody === true ? { rawBody: raw } : {}),
   };
   // Every call that reached the plugin is counted per install and day by the status it answered
   // (usage_counters `route.<status>`): most leave no invocation row (see Invoker).
@@ -108,9 +111,4 @@ function visibleHeaders(req: Request): Record<string, string> {
     if (!HIDDEN_REQUEST_HEADERS.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
   }
   return out;
-}
-
-function requestBody(req: Request): unknown {
-  if (req.body === undefined || (typeof req.body === "string" && req.body === "")) return null;
-  return req.body;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import express, { type RequestHandler } from "express";
+import express, { type Request, type RequestHandler, type Response } from "express";
 import { AppError } from "../errors.ts";
 
 // `curl -d '{"a":1}'` without `-H "Content-Type: application/json"` labels its JSON
@@ -55,21 +55,37 @@ export function jsonBody(limit: string): RequestHandler {
   };
 }
 
+/** What a plugin route receives of the request body. */
+export interface PluginBody {
+  /** JSON when the type says JSON, or when unlabelled and a JSON object or array; else the text; null when empty. */
+  body: unknown;
+  /** The bytes as sent, decoded as UTF-8 (for signature checks); null when empty. */
+  raw: string | null;
+}
+
 /**
- * The body a plugin route receives: JSON when the type says JSON (malformed: 400 `invalid_json`),
- * text otherwise, except that an unlabelled body which is a JSON object or array arrives parsed.
- * An unlabelled body that is not JSON (a real HTML form, a Slack command) stays text for the plugin.
+ * Reads a plugin route's body, once the route is matched and the call admitted (an unmatched or
+ * refused request never costs a read): JSON when the type says JSON (malformed: 400
+ * `invalid_json`), text otherwise, except that an unlabelled body which is a JSON object or array
+ * arrives parsed. An unlabelled body that is not JSON (a real HTML form, a Slack command) stays
+ * text for the plugin. Limit, gzip/deflate and their errors are express.raw's.
  */
-export function pluginBody(limit: string): RequestHandler[] {
-  return [
-    express.json({ limit, type: ["application/json", "application/*+json"] }),
-    express.text({ limit, type: () => true }),
-    (req, _res, next) => {
-      if (typeof req.body === "string" && unlabelled(req)) {
-        const parsed = parseStrict(req.body);
-        if (parsed.ok) req.body = parsed.value;
-      }
-      next();
-    },
-  ];
+export function pluginBodyReader(limit: string): (req: Request, res: Response) => Promise<PluginBody> {
+  const read = express.raw({ limit, type: () => true });
+  return (req, res) =>
+    new Promise((resolve, reject) => {
+      read(req, res, (err?: unknown) => {
+        if (err) return reject(err);
+        const bytes: unknown = req.body;
+        if (!Buffer.isBuffer(bytes) || bytes.length === 0) return resolve({ body: null, raw: null });
+        const raw = bytes.toString("utf8");
+        const type = mediaType(req);
+        if (type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"))) {
+          const parsed = parseStrict(raw);
+          return parsed.ok ? resolve({ body: parsed.value, raw }) : reject(new AppError("invalid_json"));
+        }
+        const parsed = unlabelled(req) ? parseStrict(raw) : { ok: false as const };
+        resolve({ body: parsed.ok ? parsed.value : raw, raw });
+      });
+    });
 }

@@ -8,9 +8,10 @@
 
 import { z } from "zod";
 import { ROLES } from "../auth/tokens.ts";
+import { PERMISSIONS } from "../capabilities/ctx-members.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors.ts";
 import { configFieldSchema } from "../packaging/config-field.ts";
-import { EVENT_TYPE, PERMISSIONS, SLUG } from "../packaging/manifest-schema.ts";
+import { EVENT_TYPE, SLUG } from "../packaging/manifest-schema.ts";
 
 export type JsonSchema = Record<string, unknown>;
 

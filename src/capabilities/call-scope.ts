@@ -1,5 +1,6 @@
 import type { Manifest } from "../packaging/manifest-schema.ts";
 import type { CapabilityDeps } from "./capability-deps.ts";
+import type { Permission } from "./ctx-members.ts";
 
 /** What a capability knows about the call it serves; built by the invoker, never by plugin code. */
 export interface CallScope {
@@ -7,7 +8,7 @@ export interface CallScope {
   tenantSlug: string;
   installId: string;
   pluginSlug: string;
-  permissions: ReadonlySet<string>;
+  permissions: ReadonlySet<Permission>;
   /** The install's current manifest: http_allowlist, resources (max_disk_mb), collections. */
   manifest: Manifest;
   /** Host services (database, files, egress agent, LLM and mail settings, usage counters). */

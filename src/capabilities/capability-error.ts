@@ -19,13 +19,6 @@ export class PermissionDenied extends CapabilityError {
   }
 }
 
-/** A ctx member the platform does not provide yet (see docs/plugin-guide.md, "ctx"). */
-export class NotAvailable extends CapabilityError {
-  constructor(method: string) {
-    super(`ctx.${method} is not available yet on this platform version`, "not_available", "NotAvailable");
-  }
-}
-
 export class InvalidArgument extends CapabilityError {
   constructor(method: string, message: string) {
     super(`ctx.${method}: ${message}`, "invalid_argument", "TypeError");

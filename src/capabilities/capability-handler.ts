@@ -1,7 +1,7 @@
 import type { CapabilityHandler } from "../sandbox/sandbox-process.ts";
 import type { CallScope } from "./call-scope.ts";
-import { CapabilityError, NotAvailable, PermissionDenied } from "./capability-error.ts";
-import { METHOD_PERMISSIONS } from "./permissions.ts";
+import { CapabilityError, PermissionDenied } from "./capability-error.ts";
+import { CTX_MEMBERS, isCtxMethod, type CtxMethod } from "./ctx-members.ts";
 import { assetsList, assetsRead } from "./assets.ts";
 import { dbDelete, dbGetById, dbInsert, dbQuery, dbUpdate } from "./db.ts";
 import { emailSend } from "./email.ts";
@@ -13,12 +13,12 @@ import { secretsGet } from "./secrets.ts";
 
 /** One ctx method's host side: the scope of the call and the arguments as the plugin passed them. */
 export type Capability<S = CallScope> = (scope: S, args: unknown[]) => Promise<unknown>;
-export type CapabilityTable<S = CallScope> = Readonly<Record<string, Capability<S>>>;
+/** One implementation per ctx member (ctx-members.ts): a member without one fails the type check. */
+export type CapabilityTable<S = CallScope> = Readonly<Record<CtxMethod, Capability<S>>>;
 
 /** What the permission check needs of a scope (the test harness has its own, lighter one). */
 export type CheckedScope = Pick<CallScope, "permissions" | "log" | "count">;
 
-// Deny by default: a method missing here is refused, whatever the plugin asks for.
 export const IMPLEMENTED: CapabilityTable = {
   "secrets.get": secretsGet,
   emit,
@@ -40,28 +40,26 @@ export const IMPLEMENTED: CapabilityTable = {
   "assets.list": assetsList,
 };
 
-const PLANNED = new Set(Object.keys(METHOD_PERMISSIONS));
-
 /**
  * The host side of every ctx call of one invocation: permission first, then the work, over a
  * table of implementations (production's IMPLEMENTED, or a test harness's fakes).
  */
 export function createCapabilityHandler<S extends CheckedScope>(scope: S, table: CapabilityTable<S>): CapabilityHandler {
   return async (method, args) => {
-    const permission = METHOD_PERMISSIONS[method];
+    // Deny by default: a name the registry does not hold is refused, whatever the isolate sends.
+    if (!isCtxMethod(method)) {
+      scope.count(method, "error");
+      throw new CapabilityError(`ctx.${method} does not exist`, "unknown_method");
+    }
+    const permission = CTX_MEMBERS[method].permission;
     if (permission && !scope.permissions.has(permission)) {
       const denied = new PermissionDenied(method, permission);
       scope.log("warn", denied.message, { method, permission });
       scope.count(method, "denied");
       throw denied;
     }
-    const impl = Object.hasOwn(table, method) ? table[method] : undefined;
-    if (!impl) {
-      scope.count(method, "error");
-      throw PLANNED.has(method) ? new NotAvailable(method) : new CapabilityError(`ctx.${method} does not exist`, "unknown_method");
-    }
     try {
-      const value = await impl(scope, args);
+      const value = await table[method](scope, args);
       scope.count(method, "ok");
       return value;
     } catch (err) {

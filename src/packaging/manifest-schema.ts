@@ -1,5 +1,6 @@
 import semver from "semver";
 import { z } from "zod";
+import { PERMISSIONS, type Permission } from "../capabilities/ctx-members.ts";
 import type { PlatformLimits } from "../config.ts";
 import { CONFIG_KEY, configFieldSchema, type ConfigField } from "./config-field.ts";
 import { hostPatternProblem, isHttpUrl, isTimeZone } from "./field-checks.ts";
@@ -11,17 +12,6 @@ import { issuesToProblems } from "./zod-problems.ts";
 /** The version plugins' `platform_version` ranges are checked against. */
 export const PLATFORM_VERSION = "1.0.0";
 
-export const PERMISSIONS = [
-  "db.read",
-  "db.write",
-  "files.read",
-  "files.write",
-  "outbound_http",
-  "send_email",
-  "emit_webhook",
-  "llm.use",
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
 
 export const SLUG = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 export const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/;

@@ -1,8 +1,10 @@
-/** One `route(path, {methods, auth}, fn)` call; methods are upper-case, auth user|admin|public. */
+/** One `route(path, {methods, auth, rawBody}, fn)` call; methods are upper-case, auth user|admin|public. */
 export interface RegisteredRoute {
   path: string;
   methods: string[];
   auth: string;
+  /** The handler gets `req.rawBody`, the body as sent (absent: false). */
+  rawBody?: boolean;
 }
 
 /** What a plugin's code registered through the SDK when its entry module was evaluated. */

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { CallScope } from "../capabilities/call-scope.ts";
-import { IMPLEMENTED, type CapabilityTable } from "../capabilities/capability-handler.ts";
+import { IMPLEMENTED, type Capability, type CapabilityTable } from "../capabilities/capability-handler.ts";
 import { CapabilityError, InvalidArgument } from "../capabilities/capability-error.ts";
+import { CTX_MEMBERS, type CtxMethod, type PlatformInTestKit } from "../capabilities/ctx-members.ts";
 import { filePathProblems } from "../files/file-store.ts";
 import { hostAllowed } from "../net/egress-guard.ts";
 import { fakeDb } from "./fake-db.ts";
@@ -9,16 +10,22 @@ import type { FakeHttpRequest, TestContext } from "./test-context.ts";
 
 /**
  * ctx as a plugin under test sees it: the platform's own permission check in front (the
- * invoker's), in-memory fakes behind it. secrets.get, emit and assets are the platform's own
- * implementations, wired to the context's secrets, its list of emitted events and the files of
- * the loaded plugin folder.
+ * invoker's), in-memory fakes behind it. The members ctx-members.ts marks testKit: "platform"
+ * (secrets.get, emit, assets) run the platform's own implementations, wired to the context's
+ * secrets, its list of emitted events and the files of the loaded plugin folder.
  */
 export function fakeCapabilities(ctx: TestContext): CapabilityTable {
+  return { ...platformOwn(), ...fakes(ctx) };
+}
+
+function platformOwn(): Record<PlatformInTestKit, Capability> {
+  const own = Object.entries(CTX_MEMBERS).filter(([, member]) => "testKit" in member && member.testKit === "platform");
+  return Object.fromEntries(own.map(([method]) => [method, IMPLEMENTED[method as CtxMethod]])) as Record<PlatformInTestKit, Capability>;
+}
+
+// Typed by the registry: a new member needs a fake here, or testKit: "platform" there.
+function fakes(ctx: TestContext): Record<Exclude<CtxMethod, PlatformInTestKit>, Capability> {
   return {
-    "secrets.get": IMPLEMENTED["secrets.get"],
-    emit: IMPLEMENTED.emit,
-    "assets.read": IMPLEMENTED["assets.read"],
-    "assets.list": IMPLEMENTED["assets.list"],
     ...fakeDb(ctx),
     "http.fetch": (scope, [url, init]) => fakeFetch(ctx, scope, url, init),
     "http.get": (scope, [url, init]) => fakeFetch(ctx, scope, url, { ...asObject(init), method: "GET" }),

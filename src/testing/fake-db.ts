@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from "node:util";
 import type { CallScope } from "../capabilities/call-scope.ts";
 import { CapabilityError, InvalidArgument } from "../capabilities/capability-error.ts";
 import type { Capability } from "../capabilities/capability-handler.ts";
+import type { CtxMethod } from "../capabilities/ctx-members.ts";
+import { DuplicateKey } from "../capabilities/db-errors.ts";
 import { COLLECTION_NAME as COLLECTION, FIELD_SEGMENT as FIELD } from "../packaging/manifest-schema.ts";
 import type { TestContext } from "./test-context.ts";
 
@@ -13,7 +15,7 @@ const MAX_LIMIT = 100;
 type Doc = Record<string, unknown>;
 
 /** ctx.db over the context's in-memory collections and users, with the platform's filter language. */
-export function fakeDb(ctx: TestContext): Record<string, Capability> {
+export function fakeDb(ctx: TestContext): Record<Extract<CtxMethod, `db.${string}`>, Capability> {
   const rows = (table: string): Doc[] => {
     if (table === "users") return ctx.users;
     if (table === "files") {
@@ -46,23 +48,46 @@ export function fakeDb(ctx: TestContext): Record<string, Capability> {
       const doc = rows(tableName(table)).find((d) => d.id === id);
       return doc ? structuredClone(doc) : null;
     },
-    "db.insert": async (_scope, [collection, doc]) => {
+    "db.insert": async (scope, [collection, doc]) => {
       const docs = writable(collection, "db.insert");
       const now = new Date().toISOString();
       const stored = { ...plainObject(doc, "db.insert"), id: randomUUID(), created_at: now, updated_at: now };
+      checkUnique(scope, String(collection), docs, stored, "db.insert");
       docs.set(stored.id, stored);
       return structuredClone(stored);
     },
-    "db.update": async (_scope, [collection, id, patch]) => {
+    "db.update": async (scope, [collection, id, patch]) => {
       const docs = writable(collection, "db.update");
       const doc = docs.get(String(id));
       if (!doc) return null;
       const { id: _id, created_at: _c, ...rest } = plainObject(patch, "db.update");
+      checkUnique(scope, String(collection), docs, { ...doc, ...rest }, "db.update");
       Object.assign(doc, rest, { updated_at: new Date().toISOString() });
       return structuredClone(doc);
     },
     "db.delete": async (_scope, [collection, id]) => writable(collection, "db.delete").delete(String(id)),
   };
+}
+
+/**
+ * The unique indexes plugin.json declares, as the platform's hold them: on the field's text form
+ * (`#>>`: a string as itself, other values as JSON), a missing or null field never conflicting.
+ */
+function checkUnique(scope: CallScope, collection: string, docs: Map<string, Doc>, doc: Doc, method: string): void {
+  for (const index of scope.manifest.collections[collection]?.indexes ?? []) {
+    if (!index.unique) continue;
+    const key = index.field.split(".");
+    const mine = textForm(get(doc, key));
+    if (mine === null) continue;
+    for (const other of docs.values()) {
+      if (other.id !== doc.id && textForm(get(other, key)) === mine) throw new DuplicateKey(method, collection, index.field);
+    }
+  }
+}
+
+function textForm(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  return typeof v === "string" ? v : JSON.stringify(v);
 }
 
 function tableName(v: unknown): string {

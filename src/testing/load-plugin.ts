@@ -19,7 +19,13 @@ import { fakeCapabilities } from "./fake-capabilities.ts";
 import { createTestContext, type TestContext } from "./test-context.ts";
 
 export interface RouteCall {
+  /** The parsed body the handler gets as `req.body`. */
   body?: unknown;
+  /**
+   * `req.rawBody` on routes that ask for it: the body as sent. Default: `body` itself when it is
+   * a string, else its JSON text (what a client sending that JSON would send).
+   */
+  rawBody?: string;
   query?: Record<string, string | string[]>;
   headers?: Record<string, string>;
   /** ctx.userId for this call (default: the context's user; null as on a public route). */
@@ -77,7 +83,7 @@ class HarnessPlugin implements LoadedPlugin {
     private readonly sandbox: SandboxPool,
   ) {
     // The context's permissions stand in for the manifest's, so a test can take one away.
-    this.manifest = { ...pkg.manifest, permissions: (context.permissions ?? pkg.manifest.permissions) as Manifest["permissions"] };
+    this.manifest = { ...pkg.manifest, permissions: context.permissions ?? pkg.manifest.permissions };
     const versionId = `harness-${randomUUID()}`;
     const now = new Date();
     this.install = toActiveInstall(
@@ -119,6 +125,7 @@ class HarnessPlugin implements LoadedPlugin {
       query,
       headers: Object.fromEntries(Object.entries(call.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
       body: call.body === undefined ? null : call.body,
+      ...(found.match.route.rawBody === true ? { rawBody: call.rawBody ?? rawText(call.body) } : {}),
     };
     try {
       const result = await this.invoker.invoke(this.install, {
@@ -187,4 +194,7 @@ class HarnessPlugin implements LoadedPlugin {
   }
 }
 
-
+function rawText(body: unknown): string | null {
+  if (body === undefined || body === null) return null;
+  return typeof body === "string" ? body : JSON.stringify(body);
+}

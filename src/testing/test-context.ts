@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Permission } from "../capabilities/ctx-members.ts";
 import type { LogLine } from "../sandbox/protocol.ts";
 
 /** A canned answer for ctx.http in tests. `body` may be a string or a value sent as JSON. */
@@ -28,7 +29,7 @@ export interface TestContextOptions {
   /** ctx.userId on routes. Default "test-user". */
   user?: string | null;
   /** The granted permissions; default: those the plugin's manifest lists. */
-  permissions?: string[];
+  permissions?: Permission[];
   secrets?: Record<string, string>;
   /** Config values set by the tenant (manifest defaults apply to the rest). */
   config?: Record<string, unknown>;
@@ -55,7 +56,7 @@ export interface StoredFakeFile {
 export class TestContext {
   readonly tenant: string;
   readonly user: string | null;
-  readonly permissions?: string[];
+  readonly permissions?: Permission[];
   readonly secrets: Map<string, string>;
   readonly config: Record<string, unknown>;
   readonly http: Record<string, FakeHttpHandler>;

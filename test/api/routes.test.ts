@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
+import AdmZip from "adm-zip";
 import { fixtureZip, startTestApp, type TestApp, type TestTenant, withManifest } from "../support/test-app.ts";
 import { expectError, json, ok } from "../support/http-assert.ts";
 
@@ -75,6 +77,35 @@ describe("what the plugin sees of a request", () => {
     await expectError(await t.request("POST", "/ext/api-routes/echo", { body: '{"a":', headers: { "content-type": "application/json" } }), 400, "invalid_json");
   });
 
+  test("rawBody: true gives the body exactly as sent beside the parsed one: JSON spacing, form text, UTF-8, gzip, empty", async () => {
+    const t = await withRoutes();
+    const raw = (body: string | Uint8Array | undefined, headers: Record<string, string> = {}) => t.request("POST", "/ext/api-routes/raw", { token: null, body, headers });
+    const spaced = '{ "b": 2,   "a": [1, "ü ✓"] }';
+    assert.deepEqual(await ok(await raw(spaced, { "content-type": "application/json" })), { raw: spaced, body: { b: 2, a: [1, "ü ✓"] } });
+    assert.deepEqual(await ok(await raw("token=abc&text=%2Fdeploy+now", { "content-type": "application/x-www-form-urlencoded" })), {
+      raw: "token=abc&text=%2Fdeploy+now",
+      body: "token=abc&text=%2Fdeploy+now",
+    });
+    assert.deepEqual(await ok(await raw(gzipSync(spaced), { "content-type": "application/json", "content-encoding": "gzip" })), { raw: spaced, body: { b: 2, a: [1, "ü ✓"] } });
+    assert.deepEqual(await ok(await raw(undefined)), { raw: null, body: null });
+    await expectError(await raw('{"a":', { "content-type": "application/json" }), 400, "invalid_json");
+  });
+
+  test("a route that does not ask for rawBody gets no rawBody", async () => {
+    const t = await withRoutes();
+    assert.deepEqual(await ok(await t.request("POST", "/ext/api-routes/keys", { json: { a: 1 } })), { keys: ["body", "headers", "method", "params", "path", "query"] });
+  });
+
+  test("rawBody must be true or false: anything else is refused at upload, naming the route", async () => {
+    const t = await app.tenant();
+    const zip = new AdmZip(fixtureZip("api-routes"));
+    zip.updateFile("main.js", Buffer.from(zip.readAsText("main.js") + '\nroute("/odd", { rawBody: "yes" }, () => ({}));\n'));
+    const res = await t.upload(zip.toBuffer());
+    const body = await json(res);
+    assert.equal(res.status, 422, JSON.stringify(body));
+    assert.match(JSON.stringify(body.error), /route\(\\"\/odd\\"\): rawBody must be true or false/);
+  });
+
   test("request headers are visible except authorization and cookie; ctx.userId is the token's sub", async () => {
     const t = await withRoutes();
     const res = await t.request("GET", "/ext/api-routes/whoami", {
@@ -140,6 +171,12 @@ describe("what the caller gets back", () => {
       413,
       "payload_too_large",
     );
+  });
+
+  test("the body is read only once the route is matched and the call admitted: an unknown route is 404 whatever its size", async () => {
+    const t = await withRoutes();
+    await expectError(await t.request("POST", "/ext/api-routes/nowhere", { body: "x".repeat(1_100_000), headers: { "content-type": "text/plain" } }), 404, "route_not_found");
+    await expectError(await t.request("POST", "/ext/no-such-plugin/echo", { body: "x".repeat(1_100_000), headers: { "content-type": "text/plain" } }), 404, "plugin_not_found");
   });
 
   // Fails: Express marks the URIError with status 400 but not `expose`, so errorToHttp answers 500.

@@ -282,4 +282,36 @@ describe("plugins-examples end to end", () => {
     assert.deepEqual(deliveries.map((d: { event_id: string }) => d.event_id), [event.id]);
     assert.equal(receiver.received(hookPath).length, 1);
   });
+
+  test("inbound-webhook: waits for its secret, then keeps a GitHub-signed delivery and publishes it; a bad signature is a 401", LIMIT, async () => {
+    const t = await app.tenant("inbound");
+    const uploaded = await ok(await t.upload(exampleZip("inbound-webhook")), 201);
+    assert.equal(uploaded.plugin.status, "needs_configuration", JSON.stringify(uploaded.plugin));
+    const raw = '{"ref": "refs/heads/main", "commits": [{"id": "c1", "message": "Grüße ✓"}]}';
+    const secret = randomBytes(24).toString("hex");
+    // As the sender would call it: no token, the tenant in the path, the JSON text exactly as signed.
+    const deliver = (text: string, signature: string, id: string) =>
+      fetch(`${app.url}/t/${t.slug}/ext/inbound-webhook/github`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": id, "x-hub-signature-256": signature },
+        body: text,
+      });
+    const sign = (text: string) => "sha256=" + createHmac("sha256", secret).update(text).digest("hex");
+    await expectError(await deliver(raw, sign(raw), "early"), 409, "plugin_needs_configuration");
+
+    await setSecret(t, "inbound-webhook", "WEBHOOK_SECRET", secret);
+    const accepted = await ok(await deliver(raw, sign(raw), "gh-1"), 202);
+    assert.equal(accepted.received, "gh-1");
+    assert.equal(accepted.event, "inbound.push");
+    const { event } = await ok(await t.request("GET", `/api/events/${accepted.event_id}`));
+    assert.equal(event.type, "inbound.push");
+    assert.deepEqual(event.data, { delivery_id: "gh-1", payload: JSON.parse(raw) });
+
+    assert.deepEqual(await ok(await deliver(raw, sign(raw), "gh-1")), { duplicate: true, delivery_id: "gh-1" });
+    await expectError(await deliver(raw.replace("main", "evil"), sign(raw), "gh-2"), 401, "unauthorized");
+    await expectError(await deliver(raw, "sha256=" + "0".repeat(64), "gh-3"), 401, "unauthorized");
+    const { deliveries } = await ok(await t.request("GET", "/ext/inbound-webhook/deliveries"));
+    assert.deepEqual(deliveries.map((d: { delivery_id: string }) => d.delivery_id), ["gh-1"]);
+    assert.ok((await logs(t, "inbound-webhook")).some((l) => l.level === "warn" && l.message.includes("signature does not match")));
+  });
 });

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import { CTX_LAYOUT } from "../../capabilities/ctx-members.ts";
 
 const read = (file: string) => readFileSync(new URL(`../isolate/${file}`, import.meta.url), "utf8");
 
-// The in-isolate runtime and SDK are plain JavaScript files compiled inside each isolate.
-export const RUNTIME_SOURCE = read("runtime.js");
+// The in-isolate runtime and SDK are plain JavaScript files compiled inside each isolate. The
+// runtime builds ctx from the platform's member registry, written into its source here.
+export const RUNTIME_SOURCE = withCtxLayout(read("runtime.js"));
 export const SDK_SOURCE = read("sdk.js");
 
 /**
@@ -43,3 +45,9 @@ export const WEB_SOURCE = [
   "var webInternals = internals;",
   "}",
 ].join("\n");
+
+function withCtxLayout(runtime: string): string {
+  const marker = "__CTX_LAYOUT__";
+  if (runtime.split(marker).length !== 2) throw new Error(`runtime.js must hold ${marker} exactly once`);
+  return runtime.replace(marker, () => JSON.stringify(CTX_LAYOUT));
+}

@@ -21,6 +21,7 @@ const parse = JSON.parse;
 const ErrorCtor = Error;
 const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
+const hasOwn = Object.hasOwn;
 
 // isolated-vm reads inherited properties of its option objects, so a plugin that sets
 // Object.prototype.promise would change how the relays transfer values. These have no prototype.
@@ -100,7 +101,8 @@ function route(path, options, handler) {
   for (const m of methods) if (!METHODS.includes(m)) throw new TypeError("route(\"" + path + "\"): unknown method " + m);
   const auth = options.auth === undefined ? "user" : String(options.auth);
   if (!["user", "admin", "public"].includes(auth)) throw new TypeError("route(\"" + path + "\"): auth must be user, admin or public");
-  registry.routes.push({ path, methods, auth, handler });
+  if (options.rawBody !== undefined && typeof options.rawBody !== "boolean") throw new TypeError("route(\"" + path + "\"): rawBody must be true or false");
+  registry.routes.push({ path, methods, auth, rawBody: options.rawBody === true, handler });
 }
 
 function job(name, handler) {
@@ -207,12 +209,6 @@ defineProperty(globalThis, "console", {
 
 // --- ctx ---------------------------------------------------------------------------------
 
-function relayGroup(callId, prefix, names) {
-  const group = {};
-  for (const name of names) group[name] = (...args) => callHost(callId, prefix + "." + name, args);
-  return freeze(group);
-}
-
 // ctx.http answers with plain data ({status, headers, body, url, redirected}); plugins get a
 // fetch-like response around it. The body is text; json() parses it here, in the isolate.
 function httpResponse(r) {
@@ -228,12 +224,39 @@ function httpResponse(r) {
   });
 }
 
-function httpGroup(callId) {
-  const group = {};
-  for (const name of ["fetch", "get", "post"]) {
-    group[name] = async (...args) => httpResponse(await callHost(callId, "http." + name, args));
+// The host-served members, from the platform's registry (capabilities/ctx-members.ts), put
+// here as the runtime is compiled: [method, answer] pairs, method "group.name" or "name".
+const CTX_LAYOUT = __CTX_LAYOUT__;
+
+// Split once, as the runtime starts: {group (null for top-level), name, method, answer}.
+const CTX_SHAPE = CTX_LAYOUT.map(([method, answer]) => {
+  const dot = method.indexOf(".");
+  return dot < 0 ? { group: null, name: method, method, answer } : { group: method.slice(0, dot), name: method.slice(dot + 1), method, answer };
+});
+
+// Own data properties, so a setter a plugin put on Object.prototype cannot divert a member.
+const put = (target, key, value) => defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+
+function relay(callId, method, answer) {
+  if (answer === "response") return async (...args) => httpResponse(await callHost(callId, method, args));
+  return (...args) => callHost(callId, method, args);
+}
+
+// The host-served part of one call's ctx: top-level members and frozen groups.
+function hostMembers(callId) {
+  const members = {};
+  for (let i = 0; i < CTX_SHAPE.length; i++) {
+    const m = CTX_SHAPE[i];
+    const fn = relay(callId, m.method, m.answer);
+    if (m.group === null) {
+      put(members, m.name, fn);
+      continue;
+    }
+    if (!hasOwn(members, m.group)) put(members, m.group, {});
+    put(members[m.group], m.name, fn);
   }
-  return freeze(group);
+  for (const name in members) if (typeof members[name] === "object") freeze(members[name]);
+  return members;
 }
 
 function makeCtx(callId, info, request) {
@@ -245,19 +268,12 @@ function makeCtx(callId, info, request) {
     userId: info.userId === undefined ? null : info.userId,
     plugin: freeze({ ...info.plugin }),
     request: request === undefined ? null : request,
-    secrets: freeze({ get: (name) => callHost(callId, "secrets.get", [name]) }),
     config: freeze({
-      get: (key) => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined),
+      get: (key) => (hasOwn(config, key) ? config[key] : undefined),
       all: () => ({ ...config }),
     }),
     log: freeze(log),
-    emit: (type, data) => callHost(callId, "emit", [type, data]),
-    db: relayGroup(callId, "db", ["query", "getById", "insert", "update", "delete"]),
-    http: httpGroup(callId),
-    files: relayGroup(callId, "files", ["list", "read", "upload", "delete"]),
-    llm: relayGroup(callId, "llm", ["run"]),
-    email: relayGroup(callId, "email", ["send"]),
-    assets: relayGroup(callId, "assets", ["read", "list"]),
+    ...hostMembers(callId),
   });
 }
 
@@ -265,7 +281,7 @@ function makeCtx(callId, info, request) {
 
 function describe() {
   const hooks = [...registry.hooks.keys()];
-  const routes = registry.routes.map((r) => ({ path: r.path, methods: r.methods, auth: r.auth }));
+  const routes = registry.routes.map((r) => ({ path: r.path, methods: r.methods, auth: r.auth, ...(r.rawBody ? { rawBody: true } : {}) }));
   const transforms = {};
   for (const [file, ns] of registry.transforms) transforms[file] = Object.keys(ns).filter((k) => typeof ns[k] === "function");
   return { hooks, routes, jobs: [...registry.jobs.keys()], lifecycle: [...registry.lifecycle.keys()], health: registry.health !== null, transforms };
