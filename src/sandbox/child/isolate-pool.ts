@@ -13,6 +13,9 @@ export interface PoolOptions {
   runtimeSource?: string;
 }
 
+// A spare isolate boots off the request path; should that ever stall, it is dropped, not waited on.
+const SPARE_BOOT_MS = 2000;
+
 const NOT_YOUR_CALL = JSON.stringify({ ok: false, error: { name: "CallEnded", message: "the call this ctx request belongs to has ended" } });
 
 /**
@@ -32,7 +35,17 @@ export class IsolatePool {
    * another call's token from another isolate gets nothing.
    */
   private readonly running = new Map<string, PluginIsolate>();
+  /**
+   * One booted isolate with no plugin in it, sized as the last cold start asked: the next cold
+   * start of that size takes it and only loads the plugin, then a new spare boots after the
+   * answer is sent. Creating the isolate, its context and the runtime is most of a cold start;
+   * done ahead, it stays off the request path. No plugin code has run in a spare, so handing it
+   * to any tenant shares nothing.
+   */
+  private spare: { memoryMb: number; ready: Promise<PluginIsolate | null> } | null = null;
   evicted = 0;
+  /** Cold starts that found a booted spare (the rest booted their own isolate). */
+  spareHits = 0;
 
   constructor(private readonly opts: PoolOptions) {}
 
@@ -51,13 +64,17 @@ export class IsolatePool {
     if (!code) return { status: "need_code" };
     if (msg.ephemeral) return this.runEphemeral(msg, code);
     let iso: PluginIsolate;
+    const cold = !this.isolates.has(msg.key);
     try {
       iso = await this.acquire(msg, code);
     } catch (err) {
+      if (cold) this.refillSpare(msg.memoryMb);
       return loadFailure(err);
     }
     const outcome = await this.runOn(iso, msg);
     if (iso.disposed) this.forget(msg.key, iso);
+    // Once this call has its answer (the spare boots in a later turn): the next cold start's.
+    if (cold) this.refillSpare(msg.memoryMb);
     return outcome;
   }
 
@@ -82,22 +99,56 @@ export class IsolatePool {
   }
 
   /**
-   * Loads the plugin within its load budget. Compiling has no timeout of its own in isolated-vm,
-   * so the whole load races a deadline: a package that loads too slowly times out its own call
-   * (and counts against its install) rather than outliving the host's watchdog.
+   * Loads the plugin within its load budget (booting the isolate first unless it is a spare).
+   * Compiling has no timeout of its own in isolated-vm, so the whole load races a deadline: a
+   * package that loads too slowly times out its own call (and counts against its install) rather
+   * than outliving the host's watchdog.
    */
   private async loadInto(iso: PluginIsolate, code: PluginCode, timeoutMs: number): Promise<void> {
-    const { relay, sink } = this.boundTo(iso);
-    const budget = loadBudgetMs(timeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`loading the plugin timed out after ${budget} ms`)), budget);
+    await withinBudget(loadBudgetMs(timeoutMs), async (budget) => {
+      if (!iso.blank) await this.bootInto(iso, budget);
+      await iso.loadPlugin(code, this.cache, budget);
     });
-    try {
-      await Promise.race([iso.load(code, this.cache, relay, sink, budget, this.opts.runtimeSource), deadline]);
-    } finally {
-      clearTimeout(timer);
+  }
+
+  private bootInto(iso: PluginIsolate, budgetMs: number): Promise<void> {
+    const { relay, sink } = this.boundTo(iso);
+    return iso.boot(this.cache, relay, sink, budgetMs, this.opts.runtimeSource);
+  }
+
+  /** The spare if it is of this size and booted, else a new isolate (booted by loadInto). */
+  private async isolateFor(memoryMb: number): Promise<PluginIsolate> {
+    const spare = this.spare;
+    if (spare && spare.memoryMb === memoryMb) {
+      this.spare = null;
+      const iso = await spare.ready;
+      if (iso?.blank) {
+        this.spareHits++;
+        return iso;
+      }
+      iso?.dispose();
     }
+    return new PluginIsolate(memoryMb, this.opts.onCatastrophe);
+  }
+
+  /** Boots a spare of this size once the current turn (the answer that used the last one) is done. */
+  private refillSpare(memoryMb: number): void {
+    if (this.spare?.memoryMb === memoryMb) return;
+    const replaced = this.spare;
+    replaced?.ready.then((iso) => iso?.dispose(), () => {});
+    const ready = new Promise<PluginIsolate | null>((resolve) => {
+      setImmediate(() => {
+        const iso = new PluginIsolate(memoryMb, this.opts.onCatastrophe);
+        withinBudget(SPARE_BOOT_MS, (budget) => this.bootInto(iso, budget)).then(
+          () => resolve(iso),
+          () => {
+            iso.dispose();
+            resolve(null);
+          },
+        );
+      });
+    });
+    this.spare = { memoryMb, ready };
   }
 
   /** Disposes every isolate whose key starts with the prefix (an install changed). */
@@ -138,7 +189,7 @@ export class IsolatePool {
 
   private async create(msg: CallMessage, code: PluginCode): Promise<PluginIsolate> {
     this.makeRoom();
-    const iso = new PluginIsolate(msg.key, msg.memoryMb, this.opts.onCatastrophe);
+    const iso = await this.isolateFor(msg.memoryMb);
     try {
       await this.loadInto(iso, code, msg.timeoutMs);
     } catch (err) {
@@ -150,7 +201,7 @@ export class IsolatePool {
   }
 
   private async runEphemeral(msg: CallMessage, code: PluginCode): Promise<CallOutcome> {
-    const iso = new PluginIsolate(msg.key, msg.memoryMb, this.opts.onCatastrophe);
+    const iso = await this.isolateFor(msg.memoryMb);
     try {
       await this.loadInto(iso, code, msg.timeoutMs);
       return await this.runOn(iso, msg);
@@ -160,6 +211,7 @@ export class IsolatePool {
       iso.dispose();
       // Inspection runs once per upload; its cached code would only crowd out warm plugins.
       this.cache.dropVersion(code.versionId);
+      this.refillSpare(msg.memoryMb);
     }
   }
 
@@ -171,13 +223,29 @@ export class IsolatePool {
     }
     if (oldest) {
       this.isolates.delete(oldest[0]);
-      oldest[1].dispose();
+      // Idle, out of the map, so nothing reaches it: disposing (a millisecond or so of this
+      // thread) waits until the cold start that needed the room has answered.
+      const idle = oldest[1];
+      setImmediate(() => idle.dispose());
       this.evicted++;
     }
   }
 
   private forget(key: string, iso: PluginIsolate): void {
     if (this.isolates.get(key)?.iso === iso) this.isolates.delete(key);
+  }
+}
+
+/** Runs `work` with a deadline of `budgetMs`: past it, the promise rejects with "timed out". */
+async function withinBudget(budgetMs: number, work: (budgetMs: number) => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`loading the plugin timed out after ${budgetMs} ms`)), budgetMs);
+  });
+  try {
+    await Promise.race([work(budgetMs), deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

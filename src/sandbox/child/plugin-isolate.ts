@@ -23,30 +23,49 @@ const LEVELS = new Set(["debug", "info", "warn", "error"]);
 const STOP_GRACE_MS = 250;
 
 /**
- * One isolate running one plugin version for one install. Created cold from the compile
- * cache, kept warm by the pool, disposed when idle, evicted or out of memory.
+ * One isolate running one plugin version for one install. Booted (the runtime, before any
+ * plugin code) from the compile cache, then loaded with the plugin; kept warm by the pool,
+ * disposed when idle, evicted or out of memory.
  */
 export class PluginIsolate {
   readonly isolate: ivm.Isolate;
+  private context?: ivm.Context;
+  /** The SDK module, compiled at boot (the same for every plugin), linked by loadPlugin. */
+  private sdk?: ivm.Module;
   private dispatch?: ivm.Reference<Function>;
+  private pluginLoaded = false;
   private readonly timers = new CallTimers((token, ids, remainingMs) => this.fireTimers(token, ids, remainingMs));
   lastUsed = Date.now();
   inFlight = 0;
 
   constructor(
-    readonly key: string,
-    memoryMb: number,
+    readonly memoryMb: number,
     onCatastrophe: (message: string) => void,
   ) {
     this.isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError: onCatastrophe });
+  }
+
+  /** Whether the runtime is up and no plugin is loaded yet (a spare the pool may hand out). */
+  get blank(): boolean {
+    return this.dispatch !== undefined && !this.pluginLoaded && !this.disposed;
   }
 
   get disposed(): boolean {
     return this.isolate.isDisposed;
   }
 
-  /** Boots the runtime, links and evaluates the plugin's entry module. */
+  /** Boots the runtime, then links and evaluates the plugin's entry module. */
   async load(code: PluginCode, cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number, runtimeSource = RUNTIME_SOURCE): Promise<void> {
+    await this.boot(cache, relay, sink, timeoutMs, runtimeSource);
+    await this.loadPlugin(code, cache, timeoutMs);
+  }
+
+  /**
+   * Creates the context and runs the runtime in it: everything a call needs that does not depend
+   * on the plugin. No plugin code has run in a booted isolate, so one may wait, as a spare, for
+   * whichever install's cold start comes next.
+   */
+  async boot(cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number, runtimeSource = RUNTIME_SOURCE): Promise<void> {
     const context = await this.isolate.createContext();
     const logTo = (token: unknown, level: string, message: string, fields: string | null) => {
       const text = String(message).slice(0, MAX_LOG_MESSAGE);
@@ -74,8 +93,16 @@ export class PluginIsolate {
       timeout: timeoutMs,
     })) as ivm.Reference<Function>;
     boot.release();
+    this.sdk = await this.compileModule(cache, "", SDK_SPECIFIER, SDK_SOURCE);
+    this.context = context;
+  }
+
+  /** Links and evaluates the plugin's entry module (and its transforms) in a booted isolate; once. */
+  async loadPlugin(code: PluginCode, cache: CompileCache, timeoutMs: number): Promise<void> {
+    const { context, sdk } = this;
+    if (!context || !sdk || this.pluginLoaded) throw new Error("loadPlugin needs a booted isolate with no plugin loaded");
+    this.pluginLoaded = true;
     const modules = new Map<string, ivm.Module>();
-    const sdk = await this.compileModule(cache, code.versionId, SDK_SPECIFIER, SDK_SOURCE);
     const load = async (file: string): Promise<ivm.Module> => {
       const found = modules.get(file);
       if (found) return found;
