@@ -20,7 +20,7 @@ export interface CallScope {
    * Aborted once the call has ended (answered, failed or timed out): work the call queued and
    * has not begun must not run on for a caller that has its answer.
    */
-  ended: AbortSignal;
+  ended: { readonly aborted: boolean };
   /** Writes to the plugin's log (denials are logged there, so the author sees them). */
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: unknown): void;
   /** Counts one ctx call per tenant/install (usage_counters: `ctx.<method>:<outcome>`). */

@@ -59,7 +59,7 @@ export function withDbWriteLock<T>(scope: CallScope, fn: (query: LockedQuery) =>
   return inTurn(key, () => locked(scope.deps.prisma, scope.ended, key, fn));
 }
 
-async function locked<T>(prisma: PrismaClient, ended: AbortSignal, key: string, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
+async function locked<T>(prisma: PrismaClient, ended: CallScope["ended"], key: string, fn: (query: LockedQuery) => Promise<T>): Promise<T> {
   if (ended.aborted) throw new CallEnded();
   return prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;

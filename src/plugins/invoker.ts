@@ -87,7 +87,9 @@ export class Invoker {
     const hostLogs: LogLine[] = [];
     const resources = install.version.manifest.resources;
     const budget = this.deps.eventBudget;
-    const ended = new AbortController();
+    // A flag, not an AbortController: nothing listens, and aborting one builds a DOMException
+    // with a stack on every call.
+    const ended = { aborted: false };
     const scope: CallScope = {
       tenantId: install.tenantId,
       tenantSlug: install.tenantSlug,
@@ -98,7 +100,7 @@ export class Invoker {
       deps: this.deps.capabilities,
       secrets: this.deps.secrets,
       assets: () => this.deps.code.assets(install.version.id),
-      ended: ended.signal,
+      ended,
       log: (level, message, fields) => hostLogs.push({ level, message, fields: fields ?? null, at: new Date().toISOString() }),
       count: (method, outcome) => {
         this.deps.capabilities.usage.add(install.tenantId, install.id, `ctx.${method}:${outcome}`);
@@ -173,7 +175,7 @@ export class Invoker {
       }
       throw err;
     } finally {
-      ended.abort();
+      ended.aborted = true;
       this.deps.metrics?.invocations.inc({ kind: req.kind, status });
       this.deps.metrics?.invocationDuration.observe({ kind: req.kind }, (Date.now() - started) / 1000);
       const lines = refused ? [] : [...logs, ...hostLogs];
