@@ -2,8 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { callToken } from "./call-token.ts";
-import { eachMessage, Outbox, type BatchMessage } from "./outbox.ts";
-import { loadBudgetMs, MAX_CAP_ARGS_CHARS, type CallInfo, type CallOutcome, type CallTarget, type CapMessage, type HostMessage, type LogLine, type PluginCode, type SandboxMessage } from "./protocol.ts";
+import { loadBudgetMs, MAX_CAP_ARGS_CHARS, type CallInfo, type CallOutcome, type CallTarget, type CapMessage, type LogLine, type PluginCode, type SandboxMessage } from "./protocol.ts";
 
 /** Answers one ctx call made by plugin code (`ctx.secrets.get`, `ctx.db.query`, …). */
 export type CapabilityHandler = (method: string, args: unknown[]) => Promise<unknown>;
@@ -61,8 +60,6 @@ const ENTRY = new URL(`./child/sandbox-main${import.meta.url.endsWith(".ts") ? "
  */
 export class SandboxProcess {
   private child?: ChildProcess;
-  /** Each child's batched channel (outbox.ts); a restarted child gets its own. */
-  private readonly outboxes = new WeakMap<ChildProcess, Outbox<HostMessage>>();
   private ready?: Promise<void>;
   private readonly pending = new Map<number, Pending>();
   private readonly retiring = new Set<ChildProcess>();
@@ -106,7 +103,7 @@ export class SandboxProcess {
   }
 
   evict(keyPrefix: string): void {
-    if (this.child?.connected) this.post(this.child, { t: "evict", keyPrefix });
+    if (this.child?.connected) this.child.send({ t: "evict", keyPrefix });
   }
 
   async close(): Promise<void> {
@@ -159,7 +156,7 @@ export class SandboxProcess {
       return;
     }
     try {
-      this.post(child, {
+      child.send({
         t: "call",
         id,
         token: p.token,
@@ -185,22 +182,6 @@ export class SandboxProcess {
     done?.(true);
   }
 
-  private post(child: ChildProcess, msg: HostMessage): void {
-    let outbox = this.outboxes.get(child);
-    if (!outbox) {
-      // A batch for a child that died meanwhile is dropped: its calls fail through onExit.
-      outbox = new Outbox<HostMessage>((batch) => {
-        try {
-          if (child.connected) child.send(batch);
-        } catch (err) {
-          this.opts.logger.warn({ sandbox: this.index, err }, "could not write to the sandbox process; its calls fail when it exits");
-        }
-      });
-      this.outboxes.set(child, outbox);
-    }
-    outbox.post(msg);
-  }
-
   private spawn(): Promise<void> {
     const entry = this.opts.entry ?? ENTRY;
     const child = fork(entry, [], {
@@ -223,7 +204,7 @@ export class SandboxProcess {
     const forward = (level: "warn" | "info") => (chunk: Buffer) => log[level]({ output: chunk.toString().slice(0, 2000) }, "sandbox output");
     child.stdout?.on("data", forward("info"));
     child.stderr?.on("data", forward("warn"));
-    child.on("message", (batch: SandboxMessage | BatchMessage<SandboxMessage>) => eachMessage(batch, (msg) => this.onMessage(child, msg)));
+    child.on("message", (msg: SandboxMessage) => this.onMessage(child, msg));
     child.on("exit", (code, signal) => this.onExit(child, code, signal));
     return new Promise<void>((resolve, reject) => {
       const done = () => {
@@ -301,7 +282,7 @@ export class SandboxProcess {
       const e = err as { name?: string; message?: string; code?: string };
       json = JSON.stringify({ ok: false, error: { name: e?.name ?? "Error", message: e?.message ?? String(err), code: e?.code } });
     }
-    if (child.connected) this.post(child, { t: "cap-reply", capId: msg.capId, json });
+    if (child.connected) child.send({ t: "cap-reply", capId: msg.capId, json });
   }
 
   private overrun(id: number): void {

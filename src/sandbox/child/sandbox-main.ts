@@ -1,7 +1,6 @@
 // Entry of a sandbox process: holds isolates, nothing else. It has no credentials and opens
 // no connection; every ctx call goes back to the host over IPC. Started by SandboxProcess.
 import { MAX_CAP_ARGS_CHARS, type CallMessage, type HostMessage, type LogLine, type SandboxMessage } from "../protocol.ts";
-import { eachMessage, Outbox, type BatchMessage } from "../outbox.ts";
 import { IsolatePool } from "./isolate-pool.ts";
 
 // What one call may log (lines, and characters of message + fields); the rest is counted and
@@ -11,15 +10,9 @@ const maxLogChars = Number(process.env.SBH_LOG_MAX_CHARS ?? 256 * 1024);
 const idleMs = Number(process.env.SBH_SANDBOX_IDLE_MS ?? 300_000);
 const maxIsolates = Number(process.env.SBH_SANDBOX_MAX_ISOLATES ?? 500);
 
-// ready and fatal go out at once; results, ctx requests and stats in batches (outbox.ts).
-const send = (msg: SandboxMessage | BatchMessage<SandboxMessage>) => {
-  try {
-    if (process.connected) process.send!(msg);
-  } catch {
-    // The host is gone (the channel closed as this was written): "disconnect" ends the process.
-  }
+const send = (msg: SandboxMessage) => {
+  if (process.connected) process.send!(msg);
 };
-const outbox = new Outbox<SandboxMessage>(send);
 
 /** Calls in progress by token: the host's call id and the log lines gathered so far. */
 const calls = new Map<string, { id: number; lines: LogLine[]; chars: number; dropped: number }>();
@@ -45,7 +38,7 @@ const pool = new IsolatePool({
       const capId = ++capSeq;
       caps.set(capId, resolve);
       try {
-        outbox.post({ t: "cap", capId, callId: call.id, token, method, argsJson });
+        send({ t: "cap", capId, callId: call.id, token, method, argsJson });
       } catch (err) {
         caps.delete(capId);
         resolve(refusal("Error", `ctx call could not be relayed: ${(err as Error).message}`));
@@ -76,12 +69,10 @@ async function handleCall(msg: CallMessage): Promise<void> {
   if (bucket.dropped > 0) {
     bucket.lines.push({ level: "warn", message: `${bucket.dropped} more log lines dropped (a call keeps at most ${maxLogLines} lines and ${maxLogChars} characters)`, fields: null, at: new Date().toISOString() });
   }
-  outbox.post({ t: "result", id: msg.id, outcome, logs: bucket.lines, durationMs: performance.now() - started });
+  send({ t: "result", id: msg.id, outcome, logs: bucket.lines, durationMs: performance.now() - started });
 }
 
-process.on("message", (batch: HostMessage | BatchMessage<HostMessage>) => eachMessage(batch, onMessage));
-
-function onMessage(msg: HostMessage): void {
+process.on("message", (msg: HostMessage) => {
   switch (msg.t) {
     case "call":
       void handleCall(msg);
@@ -96,14 +87,14 @@ function onMessage(msg: HostMessage): void {
       pool.evict(msg.keyPrefix);
       break;
   }
-}
+});
 
 // The host is gone: nothing left to serve.
 process.on("disconnect", () => process.exit(0));
 
 setInterval(() => {
   pool.sweep();
-  outbox.post({ t: "stats", isolates: pool.size, evicted: pool.evicted });
+  send({ t: "stats", isolates: pool.size, evicted: pool.evicted });
 }, Math.min(10_000, Math.max(1000, idleMs / 4))).unref();
 
 send({ t: "ready" });
