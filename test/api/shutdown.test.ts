@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
+import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -18,20 +18,39 @@ const run = promisify(execFile);
 test("SIGTERM under load: accepted requests all succeed, new connections are refused, exit code 0", async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "sbh-shutdown-"));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
   const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
-  const child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
-    env: { ...env, NODE_ENV: "test", DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", SANDBOX_PROCESSES: "2" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // A random port below Linux's ephemeral range (32768+), where client sockets of other test
+  // files live; should it still be taken, the server exits with EADDRINUSE and another is tried.
+  let child!: ChildProcess;
   let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  after(() => child.kill("SIGKILL"));
-  const origin = `http://127.0.0.1:${port}`;
-  await eventually("the server to listen", async () => fetch(`${origin}/healthz`).then((r) => r.ok).catch(() => false), 60_000, () => output);
+  let exited!: Promise<number | null>;
+  let origin = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    output = "";
+    child = spawn(process.execPath, ["--no-node-snapshot", "--import", "tsx", "src/main.ts"], {
+      cwd: ROOT,
+      env: { ...env, NODE_ENV: "test", DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", SANDBOX_PROCESSES: "2" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const started = child;
+    started.stdout!.on("data", (d) => (output += d));
+    started.stderr!.on("data", (d) => (output += d));
+    exited = new Promise<number | null>((resolve) => started.once("exit", (code) => resolve(code)));
+    after(() => started.kill("SIGKILL"));
+    origin = `http://127.0.0.1:${port}`;
+    const target = origin;
+    const listening = await eventually(
+      "the server to listen",
+      async () => (output.includes("EADDRINUSE") ? "taken" : fetch(`${target}/healthz`).then((r) => (r.ok ? "up" : undefined)).catch(() => undefined)),
+      60_000,
+      () => output,
+    );
+    if (listening === "up") break;
+    started.kill("SIGKILL");
+    await exited;
+  }
+  assert.ok(!output.includes("EADDRINUSE"), "five random ports were all taken");
 
   const { stdout } = await run(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "token", "--tenant", "demo", "--role", "admin"], {
     cwd: ROOT,
