@@ -39,7 +39,7 @@ export class PluginIsolate {
   inFlight = 0;
 
   constructor(
-    readonly memoryMb: number,
+    memoryMb: number,
     onCatastrophe: (message: string) => void,
   ) {
     this.isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError: onCatastrophe });
@@ -52,12 +52,6 @@ export class PluginIsolate {
 
   get disposed(): boolean {
     return this.isolate.isDisposed;
-  }
-
-  /** Boots the runtime, then links and evaluates the plugin's entry module. */
-  async load(code: PluginCode, cache: CompileCache, relay: CapRelay, sink: LogSink, timeoutMs: number, runtimeSource = RUNTIME_SOURCE): Promise<void> {
-    await this.boot(cache, relay, sink, timeoutMs, runtimeSource);
-    await this.loadPlugin(code, cache, timeoutMs);
   }
 
   /**
